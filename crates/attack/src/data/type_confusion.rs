@@ -1,0 +1,9 @@
+//! `type_confusion` (placeholder until the attack lands).
+
+use shakedown_core::result::AttackOutcome;
+
+use crate::context::AttackContext;
+
+pub async fn run(_ctx: &AttackContext) -> AttackOutcome {
+    crate::execute::inconclusive("type_confusion is not built yet".into())
+}

@@ -1,0 +1,5 @@
+//! Load attacks: bursts, slow clients, connection exhaustion.
+
+pub mod burst_traffic;
+pub mod slowloris;
+pub mod connection_exhaustion;

@@ -1,0 +1,9 @@
+//! `burst_traffic` (placeholder until the attack lands).
+
+use shakedown_core::result::AttackOutcome;
+
+use crate::context::AttackContext;
+
+pub async fn run(_ctx: &AttackContext) -> AttackOutcome {
+    crate::execute::inconclusive("burst_traffic is not built yet".into())
+}

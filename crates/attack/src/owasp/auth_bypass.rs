@@ -1,0 +1,9 @@
+//! `auth_bypass` (placeholder until the attack lands).
+
+use shakedown_core::result::AttackOutcome;
+
+use crate::context::AttackContext;
+
+pub async fn run(_ctx: &AttackContext) -> AttackOutcome {
+    crate::execute::inconclusive("auth_bypass is not built yet".into())
+}

@@ -1,0 +1,9 @@
+//! `payload_overflow` (placeholder until the attack lands).
+
+use shakedown_core::result::AttackOutcome;
+
+use crate::context::AttackContext;
+
+pub async fn run(_ctx: &AttackContext) -> AttackOutcome {
+    crate::execute::inconclusive("payload_overflow is not built yet".into())
+}

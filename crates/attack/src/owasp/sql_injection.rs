@@ -1,0 +1,9 @@
+//! `sql_injection` (placeholder until the attack lands).
+
+use shakedown_core::result::AttackOutcome;
+
+use crate::context::AttackContext;
+
+pub async fn run(_ctx: &AttackContext) -> AttackOutcome {
+    crate::execute::inconclusive("sql_injection is not built yet".into())
+}
