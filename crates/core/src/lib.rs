@@ -1,6 +1,7 @@
 //! Shakedown's domain model: what a system file says, which attacks exist, what an attack
 //! result looks like, and how results become scores. Pure: no I/O, no async runtime.
 
+pub mod campaign;
 pub mod component;
 pub mod event;
 pub mod guardrail;
