@@ -1,1 +1,82 @@
-//! shakedown-cli
+//! The `shakedown` command line: argument definitions, dispatch, exit codes.
+
+pub mod commands;
+pub mod exit;
+pub mod halt;
+pub mod progress;
+pub mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use exit::Exit;
+
+/// Shakedown red-teams a system before its users do: governed chaos campaigns that verify the
+/// guardrails each component claims.
+#[derive(Debug, Parser)]
+#[command(name = "shakedown", version, about, long_about = None)]
+pub struct Cli {
+    /// Where campaigns, results and rankings are stored (default: the platform data dir).
+    #[arg(long, global = true, env = "SHAKEDOWN_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a campaign against the components of a system file (or `campaign show ID`).
+    Campaign(commands::campaign::CampaignArgs),
+    /// List past campaigns, newest first.
+    Campaigns(commands::campaigns::CampaignsArgs),
+    /// Resilience ranking of every component ever tested, weakest first.
+    Resilience(commands::resilience::ResilienceArgs),
+    /// List the attack patterns and what each verifies.
+    Patterns,
+    /// Check a system file; lists every problem with line:column and a fix hint.
+    Validate(commands::validate::ValidateArgs),
+    /// Print a JSON Schema (`system`: the system file).
+    Schema(commands::schema::SchemaArgs),
+    /// Start two practice APIs on loopback and run a campaign against them.
+    Demo(commands::demo::DemoArgs),
+}
+
+/// Runs one command and maps the result to the documented exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Campaign(args) => commands::campaign::run(args, cli.data_dir).await,
+        Command::Campaigns(args) => commands::campaigns::run(args, cli.data_dir),
+        Command::Resilience(args) => commands::resilience::run(args, cli.data_dir),
+        Command::Patterns => commands::patterns::run(),
+        Command::Validate(args) => commands::validate::run(args),
+        Command::Schema(args) => commands::schema::run(args),
+        Command::Demo(args) => commands::demo::run(args, cli.data_dir).await,
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Exit::Error.into()
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides `-v`.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,1 +1,15 @@
-//! shakedown-control
+//! The control plane: turns a system file into a plan, runs it under the environment rule,
+//! scores and ranks the results, persists them, publishes events and renders reports.
+
+pub mod campaign;
+pub mod error;
+pub mod events;
+pub mod plan;
+pub mod progress;
+pub mod report;
+
+pub use campaign::{CampaignRunner, RunOptions};
+pub use error::CampaignError;
+pub use events::EventBus;
+pub use plan::{Plan, PlanOptions, PlannedComponent, plan};
+pub use progress::{NoProgress, Progress};

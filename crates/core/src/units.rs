@@ -74,11 +74,11 @@ impl FromStr for HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 3_600_000 == 0 && ms > 0 {
+        if ms.is_multiple_of(3_600_000) && ms > 0 {
             write!(f, "{}h", ms / 3_600_000)
-        } else if ms % 60_000 == 0 && ms > 0 {
+        } else if ms.is_multiple_of(60_000) && ms > 0 {
             write!(f, "{}m", ms / 60_000)
-        } else if ms % 1000 == 0 {
+        } else if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")
@@ -153,9 +153,9 @@ impl FromStr for ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        if b >= ByteSize::MIB && b % ByteSize::MIB == 0 {
+        if b >= ByteSize::MIB && b.is_multiple_of(ByteSize::MIB) {
             write!(f, "{}MB", b / ByteSize::MIB)
-        } else if b >= ByteSize::KIB && b % ByteSize::KIB == 0 {
+        } else if b >= ByteSize::KIB && b.is_multiple_of(ByteSize::KIB) {
             write!(f, "{}KB", b / ByteSize::KIB)
         } else {
             write!(f, "{b}B")

@@ -1,1 +1,72 @@
-//! shakedown-store
+//! Shakedown's persistence: campaigns with their results, the per-component resilience ranking
+//! and its history, and the event log, behind the [`Store`] trait. [`SqliteStore`] is the
+//! embedded backend; a server backend (PostgreSQL) implements the same trait.
+
+mod data_dir;
+mod error;
+mod sqlite;
+
+use time::OffsetDateTime;
+
+pub use data_dir::{DATA_DIR_ENV, default_data_dir};
+pub use error::StoreError;
+pub use shakedown_core::campaign::{CampaignRecord, HistoryEntry, Ranking};
+pub use shakedown_core::{AttackResult, Event};
+pub use sqlite::{DB_FILE_NAME, SCHEMA_VERSION, SqliteStore};
+
+/// Everything Shakedown persists. Implementations are shared between threads (`Arc<dyn Store>`)
+/// and must make each method atomic: a failed call leaves nothing half-written.
+pub trait Store: Send + Sync {
+    /// Inserts a new campaign (status running, no results yet). Results already present in
+    /// `c.results` are stored too, with `seq` = their index, in the same transaction.
+    fn insert_campaign(&self, c: &CampaignRecord) -> Result<(), StoreError>;
+
+    /// Appends one result (with its evidence) to a campaign; `seq` orders results.
+    fn insert_result(
+        &self,
+        campaign_id: &str,
+        seq: u32,
+        r: &AttackResult,
+    ) -> Result<(), StoreError>;
+
+    /// Stores the final state: status, finished_at, counters, score, per-component scores.
+    fn finish_campaign(&self, c: &CampaignRecord) -> Result<(), StoreError>;
+
+    /// One campaign with its results (in seq order) and component scores.
+    fn campaign(&self, id: &str) -> Result<Option<CampaignRecord>, StoreError>;
+
+    /// Newest first, without results.
+    fn campaigns(&self, limit: usize) -> Result<Vec<CampaignRecord>, StoreError>;
+
+    /// Marks campaigns left `running` by a dead process as `interrupted`; returns their ids.
+    /// Their counters are recomputed from the results stored before the process died.
+    fn mark_interrupted(&self) -> Result<Vec<String>, StoreError>;
+
+    /// All rankings, lowest resilience_score first.
+    fn rankings(&self) -> Result<Vec<Ranking>, StoreError>;
+
+    /// One component's ranking, if it was ever scored.
+    fn ranking(&self, component_id: &str) -> Result<Option<Ranking>, StoreError>;
+
+    /// Applies a campaign's score to a component's ranking in ONE transaction:
+    /// new = shakedown_core::score::ewma(old, campaign_score); test_count += tests;
+    /// campaigns += 1; appends a HistoryEntry; returns the updated ranking.
+    fn record_campaign_score(
+        &self,
+        component_id: &str,
+        component_name: &str,
+        campaign_id: &str,
+        campaign_score: f64,
+        tests: u32,
+        at: OffsetDateTime,
+    ) -> Result<Ranking, StoreError>;
+
+    /// History of a component, oldest first (in the order scores were applied).
+    fn history(&self, component_id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Appends one event to the log.
+    fn append_event(&self, e: &Event) -> Result<(), StoreError>;
+
+    /// Events of a campaign (or all when None), oldest first.
+    fn events(&self, campaign_id: Option<&str>) -> Result<Vec<Event>, StoreError>;
+}

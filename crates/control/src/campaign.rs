@@ -1,0 +1,236 @@
+//! Running a campaign: plan → scope check of every target (before any packet) → execute each
+//! (component, pattern) → score → persist → rank → events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::json;
+use shakedown_attack::{AttackContext, Limits, Target, execute, resolve_target};
+use shakedown_core::campaign::{CampaignRecord, CampaignStatus};
+use shakedown_core::event::{Event, EventType};
+use shakedown_core::system::{ScopeRule, SystemSpec};
+use shakedown_core::AttackResult;
+use shakedown_store::Store;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::CampaignError;
+use crate::events::EventBus;
+use crate::plan::{PlanOptions, plan};
+use crate::progress::Progress;
+
+/// Looks up a secret by environment-variable name.
+pub type SecretLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Everything about one campaign run besides the system file.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Path of the system file, recorded with the campaign.
+    pub system_file: String,
+    pub plan: PlanOptions,
+    /// Score at or above which the campaign passes (0..=1).
+    pub threshold: f64,
+    pub limits: Limits,
+    /// Where `auth.token_env` secrets come from (the process environment by default).
+    pub secrets: SecretLookup,
+}
+
+impl RunOptions {
+    pub fn new(system_file: impl Into<String>) -> RunOptions {
+        RunOptions {
+            system_file: system_file.into(),
+            plan: PlanOptions::default(),
+            threshold: 0.8,
+            limits: Limits::default(),
+            secrets: Arc::new(|name| std::env::var(name).ok()),
+        }
+    }
+}
+
+/// Runs campaigns against one store, bus and halt token.
+pub struct CampaignRunner {
+    pub store: Arc<dyn Store>,
+    pub bus: EventBus,
+    pub progress: Arc<dyn Progress>,
+    /// Cancelled on halt (Ctrl-C, SIGTERM): in-flight attacks stop, nothing new starts.
+    pub halt: CancellationToken,
+}
+
+fn new_campaign_id() -> String {
+    format!("chaos_{:08x}", rand::random::<u32>())
+}
+
+impl CampaignRunner {
+    pub async fn run(
+        &self,
+        spec: &SystemSpec,
+        opts: &RunOptions,
+    ) -> Result<CampaignRecord, CampaignError> {
+        let rankings: HashMap<String, f64> = self
+            .store
+            .rankings()?
+            .into_iter()
+            .map(|r| (r.component_id, r.resilience_score))
+            .collect();
+        let plan = plan(spec, &opts.plan, &rankings)?;
+
+        // Scope first: every target is resolved and checked before a single packet is sent
+        // to any of them, and every secret is present.
+        let scope = ScopeRule::parse(&spec.scope.allow).map_err(|reason| {
+            CampaignError::NothingTestable { reason: format!("invalid scope: {reason}") }
+        })?;
+        let mut contexts: Vec<(Target, Option<(String, String)>)> = Vec::new();
+        for pc in &plan.components {
+            let target = resolve_target(&pc.component, &scope).await?;
+            let auth = match &pc.component.auth {
+                Some(a) => {
+                    let secret = (opts.secrets)(&a.token_env).ok_or_else(|| {
+                        CampaignError::MissingSecret {
+                            component: pc.component.id.clone(),
+                            var: a.token_env.clone(),
+                        }
+                    })?;
+                    Some((a.header.clone(), a.header_value(&secret)))
+                }
+                None => None,
+            };
+            contexts.push((target, auth));
+        }
+
+        let names: Vec<(String, String)> = plan
+            .components
+            .iter()
+            .map(|c| (c.component.id.clone(), c.component.display_name().to_string()))
+            .collect();
+        let mut record = CampaignRecord {
+            campaign_id: new_campaign_id(),
+            status: CampaignStatus::Running,
+            environment: plan.environment,
+            system_file: opts.system_file.clone(),
+            target_components: names.iter().map(|(id, _)| id.clone()).collect(),
+            threshold: opts.threshold,
+            started_at: OffsetDateTime::now_utc(),
+            finished_at: None,
+            score: None,
+            tests_run: 0,
+            tests_passed: 0,
+            tests_failed: 0,
+            tests_inconclusive: 0,
+            components: Vec::new(),
+            results: Vec::new(),
+        };
+        record.tally(&names);
+        self.store.insert_campaign(&record)?;
+        let id = record.campaign_id.clone();
+        self.bus.publish(Event::new(
+            EventType::CampaignStarted,
+            Some(&id),
+            None,
+            json!({
+                "environment": plan.environment,
+                "target_components": record.target_components,
+                "patterns": plan.components.iter().map(|c| (c.component.id.clone(), c.patterns.clone())).collect::<HashMap<_, _>>(),
+                "not_selected": plan.not_selected,
+                "system_file": opts.system_file,
+            }),
+            record.started_at,
+        ))?;
+        self.progress.campaign_started(&plan);
+
+        let mut seq = 0u32;
+        'components: for (pc, (target, auth)) in plan.components.iter().zip(contexts) {
+            self.progress.component_started(pc);
+            let ctx = AttackContext {
+                component: pc.component.clone(),
+                target,
+                auth,
+                halt: self.halt.clone(),
+                limits: opts.limits.clone(),
+            };
+            for &pattern in &pc.patterns {
+                if self.halt.is_cancelled() {
+                    break 'components;
+                }
+                self.progress.attack_started(&pc.component.id, pattern);
+                let _span = tracing::info_span!("attack", campaign_id = %id, component = %pc.component.id, pattern = %pattern).entered();
+                let result = execute(pattern, &ctx).await;
+                self.store.insert_result(&id, seq, &result)?;
+                seq += 1;
+                self.bus.publish(injection_event(&id, &result))?;
+                self.progress.attack_finished(&result);
+                record.results.push(result);
+            }
+            record.tally(&names);
+            if let Some(score) = record.components.iter().find(|s| s.component_id == pc.component.id) {
+                self.progress.component_finished(score);
+            }
+        }
+
+        record.tally(&names);
+        record.finished_at = Some(OffsetDateTime::now_utc());
+        record.status = if self.halt.is_cancelled() {
+            CampaignStatus::HaltedByGuardian
+        } else {
+            CampaignStatus::Completed
+        };
+        // Rankings move only on completed campaigns: a halted one saw a partial picture.
+        if record.status == CampaignStatus::Completed {
+            for cs in &record.components {
+                if let Some(score) = cs.resilience {
+                    let tests = cs.passed + cs.failed + cs.inconclusive;
+                    self.store.record_campaign_score(
+                        &cs.component_id,
+                        &cs.component_name,
+                        &id,
+                        score,
+                        tests,
+                        record.finished_at.unwrap_or(record.started_at),
+                    )?;
+                }
+            }
+        }
+        self.store.finish_campaign(&record)?;
+        self.bus.publish(Event::new(
+            EventType::CampaignCompleted,
+            Some(&id),
+            None,
+            json!({
+                "status": record.status,
+                "score": record.score,
+                "tests_run": record.tests_run,
+                "tests_passed": record.tests_passed,
+                "tests_failed": record.tests_failed,
+                "tests_inconclusive": record.tests_inconclusive,
+                "components": record.components,
+            }),
+            record.finished_at.unwrap_or(record.started_at),
+        ))?;
+        Ok(record)
+    }
+}
+
+fn injection_event(campaign_id: &str, r: &AttackResult) -> Event {
+    Event::new(
+        EventType::Injection,
+        Some(campaign_id),
+        Some(&r.component_id),
+        json!({
+            "component_id": r.component_id,
+            "stress_pattern": r.pattern,
+            "verdict": r.verdict,
+            "success": r.verdict == shakedown_core::Verdict::Passed,
+            "guardrail": r.guardrail,
+            "guardrail_triggered": r.guardrail_triggered,
+            "severity": r.severity,
+            "summary": r.summary,
+            "metrics": {
+                "requests_sent": r.evidence.requests_sent,
+                "status_histogram": r.evidence.status_histogram,
+                "latency": r.evidence.latency,
+                "duration_ms": r.duration_ms,
+                "recovery_ms": r.recovery.as_ref().and_then(|x| x.recovery_ms),
+            },
+        }),
+        OffsetDateTime::now_utc(),
+    )
+}

@@ -1,0 +1,35 @@
+//! Why a campaign could not be planned or run. Every message says what to do.
+
+use shakedown_attack::ScopeError;
+use shakedown_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error(
+        "the system file's environment is production: campaigns there need explicit approval; \
+         re-run with --approve once an accountable person has approved it"
+    )]
+    ProductionNeedsApproval,
+    #[error("unknown component `{id}` in --targets; the system file has: {known}")]
+    UnknownTarget { id: String, known: String },
+    #[error(
+        "{requested} components requested but blast_radius_limit is {limit}; name fewer targets \
+         or raise blast_radius_limit in the system file"
+    )]
+    BlastRadius { requested: usize, limit: u32 },
+    #[error("unknown pattern `{name}` in --patterns; `shakedown patterns` lists them")]
+    UnknownPattern { name: String },
+    #[error("nothing testable: {reason}")]
+    NothingTestable { reason: String },
+    #[error(
+        "component `{component}` authenticates with the secret in ${var}, which is not set; \
+         export it before the campaign (the secret never goes in the file)"
+    )]
+    MissingSecret { component: String, var: String },
+    #[error("refused before sending anything: {0}")]
+    Scope(#[from] ScopeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write events to {path}: {reason}")]
+    EventsFile { path: String, reason: String },
+}
