@@ -184,3 +184,52 @@ async fn read_capped(mut body: hyper::body::Incoming) -> Bytes {
     }
     Bytes::from(buf)
 }
+
+/// Longest pause [`send_paced`] takes for one `429`.
+pub const MAX_RATE_PAUSE: Duration = Duration::from_secs(5);
+
+/// The delay a `Retry-After` header asks for (delta-seconds; an HTTP date counts as 1 s).
+pub fn retry_after(resp: &HttpResponse) -> Option<Duration> {
+    let v = resp.header("retry-after")?.trim();
+    let secs = v.parse::<u64>().unwrap_or(1);
+    Some(Duration::from_secs(secs))
+}
+
+/// [`send`] for attacks that judge what a request does, not rate limits: a `429` is waited
+/// out and the request sent again, at most `retries` times and never when the next try could
+/// end past `deadline`. The pause is the answer's `Retry-After` (capped at
+/// [`MAX_RATE_PAUSE`]), else 250 ms doubling per retry (limiters like nginx's `limit_req`
+/// send no `Retry-After` and clear within a fraction of a second). `seen` gets every outcome,
+/// the 429s included. `None` when `halt` is cancelled first.
+pub async fn send_paced(
+    target: &Target,
+    req: &HttpRequest,
+    timeout: Duration,
+    retries: u32,
+    deadline: tokio::time::Instant,
+    halt: &tokio_util::sync::CancellationToken,
+    seen: &mut dyn FnMut(&Outcome),
+) -> Option<Outcome> {
+    let mut tried = 0;
+    loop {
+        let outcome = tokio::select! {
+            o = send(target, req, timeout) => o,
+            _ = halt.cancelled() => return None,
+        };
+        seen(&outcome);
+        let pause = match outcome.response() {
+            Some(r) if r.status == 429 && tried < retries => retry_after(r)
+                .unwrap_or(Duration::from_millis(250 << tried.min(4)))
+                .clamp(Duration::from_millis(100), MAX_RATE_PAUSE),
+            _ => return Some(outcome),
+        };
+        if tokio::time::Instant::now() + pause + timeout > deadline {
+            return Some(outcome);
+        }
+        tried += 1;
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = halt.cancelled() => return None,
+        }
+    }
+}
