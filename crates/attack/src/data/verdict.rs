@@ -460,7 +460,7 @@ fn finish(mut t: Tally, planned: usize, stop: Option<Stop>) -> AttackOutcome {
         (
             Verdict::Failed,
             format!(
-                "{pattern}: {} ({} probes sent)",
+                "{} ({} probes sent)",
                 parts.join(", "),
                 t.probes_run
             ),
@@ -469,20 +469,20 @@ fn finish(mut t: Tally, planned: usize, stop: Option<Stop>) -> AttackOutcome {
         (
             Verdict::Inconclusive,
             format!(
-                "{pattern}: halted after {} of {planned} probes",
+                "halted after {} of {planned} probes",
                 t.probes_run
             ),
         )
     } else if !t.answered {
         (
             Verdict::Inconclusive,
-            format!("{pattern}: no request reached the target (connect errors)"),
+            format!("no request reached the target (connect errors)"),
         )
     } else if t.probes_run == 0 && !t.endpoints_skipped.is_empty() {
         (
             Verdict::Inconclusive,
             format!(
-                "{pattern}: every endpoint refused the legitimate request ({}); the probes could not reach input handling",
+                "every endpoint refused the legitimate request ({}); the probes could not reach input handling",
                 listed(&t.endpoints_skipped)
             ),
         )
@@ -490,7 +490,7 @@ fn finish(mut t: Tally, planned: usize, stop: Option<Stop>) -> AttackOutcome {
         (
             Verdict::Inconclusive,
             format!(
-                "{pattern}: time limit reached after {} of {planned} probes, no failure so far",
+                "time limit reached after {} of {planned} probes, no failure so far",
                 t.probes_run
             ),
         )
@@ -498,7 +498,7 @@ fn finish(mut t: Tally, planned: usize, stop: Option<Stop>) -> AttackOutcome {
         (
             Verdict::Passed,
             format!(
-                "{pattern}: all {} probes rejected ({rejected}) or handled ({handled}); no 5xx, no dropped connection",
+                "all {} probes rejected ({rejected}) or handled ({handled}); no 5xx, no dropped connection",
                 t.probes_run
             ),
         )
@@ -527,7 +527,7 @@ fn finish(mut t: Tally, planned: usize, stop: Option<Stop>) -> AttackOutcome {
             listed(&t.endpoints_skipped)
         ));
     }
-    t.recorder.finding(summary.clone());
+    t.recorder.finding(format!("{pattern}: {summary}"));
     AttackOutcome {
         verdict,
         summary,

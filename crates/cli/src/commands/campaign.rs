@@ -13,7 +13,7 @@ use shakedown_core::campaign::CampaignRecord;
 use super::{Loaded, open_store, read_system};
 use crate::exit::Exit;
 use crate::progress::{TerminalProgress, finish};
-use crate::table::{campaign_table, component_line};
+use crate::table::campaign_table;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -152,9 +152,6 @@ pub async fn run_campaign(
 
 fn print_summary(r: &CampaignRecord) {
     eprintln!();
-    for c in &r.components {
-        eprintln!("{}", component_line(c));
-    }
     eprintln!("{}", campaign_table(r));
     eprintln!(
         "Campaign {} {}: {} tests, {} passed, {} failed, {} inconclusive; score {} (threshold {})",
