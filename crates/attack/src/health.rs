@@ -11,17 +11,22 @@ use crate::input;
 /// Interval between recovery probes.
 pub const RECOVERY_POLL: Duration = Duration::from_millis(200);
 
-/// One GET of the component's health path. Healthy = any 2xx/3xx answer.
+/// One GET of the component's health path. Healthy = any 2xx/3xx answer, or 429: a server
+/// throttling us (often right after a rate-limit attack spent the budget) is up and answering.
 pub async fn probe(ctx: &AttackContext) -> HealthCheck {
     let req = input::get(ctx, ctx.component.health_path());
     let timeout = ctx.limits.request_timeout.min(Duration::from_secs(5));
     let outcome = http::send(&ctx.target, &req, timeout).await;
     match &outcome {
         Outcome::Response(r) => HealthCheck {
-            healthy: (200..400).contains(&r.status),
+            healthy: (200..400).contains(&r.status) || r.status == 429,
             status: Some(r.status),
             latency_ms: r.latency.as_secs_f64() * 1000.0,
-            detail: format!("{} answered {}", req.describe(), r.status),
+            detail: if r.status == 429 {
+                format!("{} answered 429 (throttled, but up)", req.describe())
+            } else {
+                format!("{} answered {}", req.describe(), r.status)
+            },
         },
         other => HealthCheck {
             healthy: false,

@@ -90,7 +90,7 @@ impl Progress for TerminalProgress {
     }
 
     fn component_finished(&self, s: &ComponentScore) {
-        self.println(format!("{}", crate::table::component_line(s)));
+        self.println(crate::table::component_line(s));
     }
 }
 

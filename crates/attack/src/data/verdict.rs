@@ -476,7 +476,7 @@ fn finish(mut t: Tally, planned: usize, stop: Option<Stop>) -> AttackOutcome {
     } else if !t.answered {
         (
             Verdict::Inconclusive,
-            format!("no request reached the target (connect errors)"),
+            "no request reached the target (connect errors)".to_string(),
         )
     } else if t.probes_run == 0 && !t.endpoints_skipped.is_empty() {
         (

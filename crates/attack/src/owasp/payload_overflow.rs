@@ -354,22 +354,23 @@ fn judge(p: &Probe, total: u64, max: u64) -> (Judgement, String) {
             Judgement::Refused,
             format!("{kind}: 411 Length Required (a chunked body is refused)"),
         ),
+        // Answered before reading the body: the handler never saw it, so nothing shows the
+        // limit either way (nginx's `return`, a handler that ignores bodies, a 404/405).
         Ended::Response {
             status,
             early: true,
             ..
-        } if (400..500).contains(status) => (
+        } if *status < 500 => (
             Judgement::Unknown,
             format!(
-                "{kind}: {status} before the body was sent ({w} of {total} bytes); the endpoint \
-                 refused the request for another reason, declare one that takes a body"
+                "{kind}: {status} before the body was sent ({w} of {total} bytes): the endpoint \
+                 answers without reading the body, so the limit is not exercised there; declare \
+                 an endpoint that reads its body"
             ),
         ),
         Ended::Response { status, early, .. } => {
             let finding = if *early {
-                format!(
-                    "{kind}: {status} before the body was sent ({w} of {total} bytes); expected 413"
-                )
+                format!("{kind}: {status} before the body was sent ({w} of {total} bytes)")
             } else {
                 format!(
                     "{kind}: accepted {w} bytes > max {max} and answered {status} instead of 413"
@@ -453,7 +454,6 @@ pub async fn run(ctx: &AttackContext) -> AttackOutcome {
 
     let per_probe = ctx.limits.max_attack_duration / 2;
     let mut judgements = Vec::new();
-    let mut refused = Vec::new();
     for framing in [Framing::ContentLength, Framing::Chunked] {
         let head = request_head(ctx, &method, &path, &extra, framing, total);
         let p = probe(ctx, &head, framing, total, Instant::now() + per_probe).await;
@@ -469,40 +469,37 @@ pub async fn run(ctx: &AttackContext) -> AttackOutcome {
         record(&mut rec, &p, described);
         let (j, finding) = judge(&p, total, max);
         rec.finding(finding);
-        if j == Judgement::Refused {
-            refused.push(framing.name());
-        }
         judgements.push((framing, j));
     }
 
-    let accepted: Vec<_> = judgements
-        .iter()
-        .filter(|(_, j)| *j == Judgement::Accepted)
-        .map(|(f, _)| f.name())
-        .collect();
+    let of = |want: Judgement| -> Vec<&str> {
+        judgements
+            .iter()
+            .filter(|(_, j)| *j == want)
+            .map(|(f, _)| f.name())
+            .collect()
+    };
+    let (accepted, refused) = (of(Judgement::Accepted), of(Judgement::Refused));
+    let unknown = of(Judgement::Unknown);
     let (verdict, summary) = if !accepted.is_empty() {
-        if accepted == ["chunked"] {
+        if accepted == ["chunked"] && refused == ["content_length"] {
             rec.finding("the size limit holds for Content-Length but a chunked body bypasses it");
         }
+        let how = accepted.join(", ");
         (
             Verdict::Failed,
-            format!(
-                "{total}-byte body accepted ({}; max {max})",
-                accepted.join(", ")
-            ),
+            format!("{total}-byte body accepted ({how}; max {max})"),
         )
-    } else if judgements.iter().all(|(_, j)| *j == Judgement::Refused) {
+    } else if unknown.is_empty() {
         (
             Verdict::Passed,
             format!("{total}-byte body refused (max {max})"),
         )
     } else {
+        let (r, u) = (refused.join(", "), unknown.join(", "));
         (
             Verdict::Inconclusive,
-            format!(
-                "refused: [{}]; the other probe was inconclusive",
-                refused.join(", ")
-            ),
+            format!("{total}-byte body: refused [{r}], no verdict [{u}]"),
         )
     };
     AttackOutcome {

@@ -124,6 +124,9 @@ async fn worker(plan: &Plan<'_>) -> WorkerLog {
     log
 }
 
+/// Longest window the attack waits out before counting (see `run`).
+pub const SETTLE_MAX: Duration = Duration::from_secs(10);
+
 pub async fn run(ctx: &AttackContext) -> AttackOutcome {
     let Some(limit) = ctx.component.guardrails.rate_limit else {
         return inconclusive(
@@ -140,6 +143,16 @@ pub async fn run(ctx: &AttackContext) -> AttackOutcome {
         Ok(t) => t,
         Err(e) => return inconclusive(format!("cannot build {}: {e}", req.describe())),
     };
+    // Earlier attacks in the campaign may have spent part of this window's budget, which
+    // would make the first 429 arrive early and prove little. For short windows, wait one
+    // full window first so the count starts from an empty budget.
+    let settle = window <= SETTLE_MAX && window * 4 <= ctx.limits.max_attack_duration;
+    if settle {
+        tokio::select! {
+            _ = tokio::time::sleep(window) => {}
+            _ = ctx.halt.cancelled() => return halted(),
+        }
+    }
     let n = u64::from(limit.requests);
     let total = (n * 3).div_ceil(2);
     let rate = total as f64 / window.as_secs_f64();
@@ -161,13 +174,38 @@ pub async fn run(ctx: &AttackContext) -> AttackOutcome {
     if ctx.halt.is_cancelled() {
         return halted();
     }
-    let mut verdict = judge(limit, total, window, logs, start.elapsed());
-    verdict.rec.metric("endpoint", req.describe());
-    verdict.rec.metric("in_flight", in_flight as u64);
-    verdict
-        .rec
-        .finding(format!("target: {} ({why})", req.describe()));
-    verdict.into_outcome()
+    let mut rec = Recorder::new();
+    rec.finding(format!("target: {} ({why})", req.describe()));
+    rec.metric("endpoint", req.describe());
+    rec.metric("in_flight", in_flight as u64);
+    rec.metric("settled_ms", if settle { window.as_millis() as u64 } else { 0 });
+    judge(
+        rec,
+        req.describe(),
+        limit,
+        total,
+        window,
+        merge(logs),
+        start.elapsed(),
+    )
+    .into_outcome()
+}
+
+/// Every worker's hits in index order, the globally first response of each status, and the
+/// count of 429s without `Retry-After`.
+fn merge(logs: Vec<WorkerLog>) -> WorkerLog {
+    let mut all = WorkerLog::default();
+    for log in logs {
+        all.hits.extend(log.hits);
+        all.no_retry_after += log.no_retry_after;
+        for (status, (index, resp)) in log.firsts {
+            if all.firsts.get(&status).is_none_or(|(i, _)| index < *i) {
+                all.firsts.insert(status, (index, resp));
+            }
+        }
+    }
+    all.hits.sort_by_key(|h| h.index);
+    all
 }
 
 struct Judged {
@@ -189,29 +227,22 @@ impl Judged {
 }
 
 fn judge(
+    mut rec: Recorder,
+    target: String,
     limit: RateLimit,
     total: u64,
     window: Duration,
-    logs: Vec<WorkerLog>,
+    log: WorkerLog,
     elapsed: Duration,
 ) -> Judged {
     let n = u64::from(limit.requests);
     let allowed = (n * 11).div_ceil(10);
     let per = limit.per;
-    let mut rec = Recorder::new();
-    let mut hits: Vec<Hit> = Vec::new();
-    let mut firsts: BTreeMap<u16, (u64, HttpResponse)> = BTreeMap::new();
-    let mut no_retry_after = 0;
-    for log in logs {
-        hits.extend(log.hits);
-        no_retry_after += log.no_retry_after;
-        for (status, (index, resp)) in log.firsts {
-            if firsts.get(&status).is_none_or(|(i, _)| index < *i) {
-                firsts.insert(status, (index, resp));
-            }
-        }
-    }
-    hits.sort_by_key(|h| h.index);
+    let WorkerLog {
+        hits,
+        firsts,
+        no_retry_after,
+    } = log;
     for h in &hits {
         let label = match h.result {
             Ok(status) => status.to_string(),
@@ -242,7 +273,7 @@ fn judge(
     for status in [200, 429, 503] {
         if let Some((index, resp)) = firsts.get(&status) {
             rec.sample_described(
-                format!("request #{index}"),
+                format!("{target} (request #{index})"),
                 &Outcome::Response(resp.clone()),
             );
         }
@@ -253,7 +284,7 @@ fn judge(
         .map(|(_, v)| v)
     {
         rec.sample_described(
-            format!("request #{index}"),
+            format!("{target} (request #{index})"),
             &Outcome::Response(resp.clone()),
         );
     }
