@@ -90,7 +90,12 @@ impl Recorder {
             return;
         }
         let (status, what, latency, text) = match outcome {
-            Outcome::Response(r) => (Some(r.status), "response".to_string(), r.latency, r.body_text()),
+            Outcome::Response(r) => (
+                Some(r.status),
+                "response".to_string(),
+                r.latency,
+                r.body_text(),
+            ),
             Outcome::Timeout(d) => (None, "timeout".to_string(), *d, String::new()),
             Outcome::ConnectError(e) => (None, "connect error".into(), Duration::ZERO, e.clone()),
             Outcome::Closed(e) => (None, "connection closed".into(), Duration::ZERO, e.clone()),

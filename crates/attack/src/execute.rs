@@ -24,7 +24,9 @@ pub async fn run_pattern(pattern: Pattern, ctx: &AttackContext) -> AttackOutcome
         Pattern::MalformedData => data::malformed_data::run(ctx).await,
         Pattern::NullInjection => data::null_injection::run(ctx).await,
         Pattern::TypeConfusion => data::type_confusion::run(ctx).await,
-        other => inconclusive(format!("{other} is not implemented for api_endpoint components")),
+        other => inconclusive(format!(
+            "{other} is not implemented for api_endpoint components"
+        )),
     }
 }
 
@@ -34,7 +36,10 @@ pub fn inconclusive(reason: String) -> AttackOutcome {
         verdict: Verdict::Inconclusive,
         summary: reason.clone(),
         guardrail_triggered: false,
-        evidence: Evidence { findings: vec![reason], ..Evidence::default() },
+        evidence: Evidence {
+            findings: vec![reason],
+            ..Evidence::default()
+        },
     }
 }
 
@@ -55,7 +60,10 @@ pub async fn execute(pattern: Pattern, ctx: &AttackContext) -> AttackResult {
     let (outcome, recovery) = if ctx.halt.is_cancelled() {
         (halted(), None)
     } else if !health_before.healthy {
-        let reason = format!("target unhealthy before the attack ({})", health_before.detail);
+        let reason = format!(
+            "target unhealthy before the attack ({})",
+            health_before.detail
+        );
         (inconclusive(reason), None)
     } else {
         let outcome = tokio::select! {
@@ -75,7 +83,10 @@ pub async fn execute(pattern: Pattern, ctx: &AttackContext) -> AttackResult {
     {
         verdict = Verdict::Failed;
         severity = Severity::Critical;
-        let note = format!("no recovery: health still failing {} ms after the attack", r.window_ms);
+        let note = format!(
+            "no recovery: health still failing {} ms after the attack",
+            r.window_ms
+        );
         summary = format!("{summary}; {note}");
         evidence.findings.push(note);
     }

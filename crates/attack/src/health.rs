@@ -59,7 +59,11 @@ pub async fn wait_recovery(ctx: &AttackContext) -> Recovery {
             };
         }
         if start.elapsed() >= window || ctx.halt.is_cancelled() {
-            return Recovery { recovered: false, recovery_ms: None, window_ms: window.as_millis() as u64 };
+            return Recovery {
+                recovered: false,
+                recovery_ms: None,
+                window_ms: window.as_millis() as u64,
+            };
         }
         tokio::select! {
             _ = tokio::time::sleep(RECOVERY_POLL) => {}

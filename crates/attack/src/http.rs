@@ -164,7 +164,10 @@ fn build(target: &Target, req: &HttpRequest) -> Result<Request<Full<Bytes>>, htt
         builder = builder.header(k.as_str(), v.as_str());
     }
     if !has_ua {
-        builder = builder.header(http::header::USER_AGENT, concat!("shakedown/", env!("CARGO_PKG_VERSION")));
+        builder = builder.header(
+            http::header::USER_AGENT,
+            concat!("shakedown/", env!("CARGO_PKG_VERSION")),
+        );
     }
     builder.body(Full::new(req.body.clone()))
 }

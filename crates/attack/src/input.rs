@@ -94,7 +94,8 @@ pub fn request(ctx: &AttackContext, ep: &Endpoint, input: &Input) -> HttpRequest
     };
     if let Some(b) = body(ep, input) {
         req.body = Bytes::from(serde_json::to_vec(&b).unwrap_or_default());
-        req.headers.push(("content-type".into(), "application/json".into()));
+        req.headers
+            .push(("content-type".into(), "application/json".into()));
     }
     for (k, v) in &ep.headers {
         req.headers.push((k.clone(), v.clone()));
@@ -147,7 +148,10 @@ mod tests {
             serde_json::json!({"name": "' OR 1=1 --", "n": ["a ' OR 1=1 --"], "k": 1})
         );
         let typed = Input::Json(serde_json::json!([1, 2]));
-        assert_eq!(body(&ep, &typed).unwrap()["name"], serde_json::json!([1, 2]));
+        assert_eq!(
+            body(&ep, &typed).unwrap()["name"],
+            serde_json::json!([1, 2])
+        );
         assert_eq!(body(&ep, &typed).unwrap()["n"][0], "a [1,2]");
     }
 }

@@ -1,7 +1,7 @@
 //! OWASP-style attacks: injection, XSS, auth bypass, rate limits, payload size.
 
+pub mod auth_bypass;
+pub mod payload_overflow;
+pub mod rate_limit_breach;
 pub mod sql_injection;
 pub mod xss_attack;
-pub mod auth_bypass;
-pub mod rate_limit_breach;
-pub mod payload_overflow;

@@ -311,7 +311,11 @@ async fn a_budget_spent_by_earlier_traffic_is_waited_out_before_counting() {
         ..Policy::limit(20)
     };
     let (addr, _limiter, _server) = server(policy).await;
-    let target = Target { addr, authority: addr.to_string(), base_path: String::new() };
+    let target = Target {
+        addr,
+        authority: addr.to_string(),
+        base_path: String::new(),
+    };
     for _ in 0..25 {
         let _ = shakedown_attack::http::send(
             &target,

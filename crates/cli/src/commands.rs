@@ -22,7 +22,10 @@ pub fn open_store(data_dir: Option<PathBuf>) -> anyhow::Result<Arc<dyn Store>> {
     let store = SqliteStore::open_dir(&dir)?;
     let interrupted = store.mark_interrupted()?;
     if !interrupted.is_empty() {
-        eprintln!("note: marked as interrupted (their process died): {}", interrupted.join(", "));
+        eprintln!(
+            "note: marked as interrupted (their process died): {}",
+            interrupted.join(", ")
+        );
     }
     Ok(Arc::new(store))
 }

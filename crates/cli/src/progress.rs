@@ -16,7 +16,10 @@ pub struct TerminalProgress {
 
 impl TerminalProgress {
     pub fn new() -> TerminalProgress {
-        TerminalProgress { bar: Mutex::new(None), total: Mutex::new(0) }
+        TerminalProgress {
+            bar: Mutex::new(None),
+            total: Mutex::new(0),
+        }
     }
 
     fn println(&self, line: String) {
@@ -58,8 +61,10 @@ impl Progress for TerminalProgress {
             ProgressDrawTarget::stderr(),
         );
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         *self.bar.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar);
@@ -83,7 +88,12 @@ impl Progress for TerminalProgress {
     }
 
     fn attack_finished(&self, r: &AttackResult) {
-        self.println(format!("  → {}: {} {}", r.pattern, r.summary, mark(r.verdict)));
+        self.println(format!(
+            "  → {}: {} {}",
+            r.pattern,
+            r.summary,
+            mark(r.verdict)
+        ));
         if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             bar.inc(1);
         }

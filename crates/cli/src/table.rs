@@ -23,7 +23,13 @@ pub fn component_line(s: &ComponentScore) -> String {
 pub fn campaign_table(r: &CampaignRecord) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(["Component", "Resilience", "Passed", "Failed", "Inconclusive"]);
+    t.set_header([
+        "Component",
+        "Resilience",
+        "Passed",
+        "Failed",
+        "Inconclusive",
+    ]);
     for c in &r.components {
         t.add_row([
             format!("{} ({})", c.component_name, c.component_id),
@@ -39,7 +45,14 @@ pub fn campaign_table(r: &CampaignRecord) -> String {
 pub fn rankings_table(rs: &[Ranking]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(["Rank", "Component", "Resilience", "Last tested", "Tests", "Campaigns"]);
+    t.set_header([
+        "Rank",
+        "Component",
+        "Resilience",
+        "Last tested",
+        "Tests",
+        "Campaigns",
+    ]);
     for (i, r) in rs.iter().enumerate() {
         t.add_row([
             (i + 1).to_string(),

@@ -9,8 +9,8 @@ mod nginx;
 use std::path::Path;
 
 use assert_cmd::Command;
-use serde_json::Value;
 use nginx::Nginx;
+use serde_json::Value;
 
 const TOKEN: &str = "nginx-test-token";
 
@@ -52,7 +52,11 @@ fn upstream_block(port: u16) -> String {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn guarded_nginx() -> Nginx {
@@ -139,7 +143,12 @@ fn guarded_nginx_passes_every_applicable_pattern() {
     let nginx = guarded_nginx();
     let dir = tempfile::tempdir().unwrap();
     let (code, report) = campaign(&nginx, dir.path());
-    assert_eq!(report["results"].as_array().unwrap().len(), 6, "{}", verdicts(&report));
+    assert_eq!(
+        report["results"].as_array().unwrap().len(),
+        6,
+        "{}",
+        verdicts(&report)
+    );
     for r in report["results"].as_array().unwrap() {
         assert_eq!(r["verdict"], "passed", "{}", verdicts(&report));
         assert_eq!(r["component_id"], "edge");
@@ -149,9 +158,17 @@ fn guarded_nginx_passes_every_applicable_pattern() {
     assert_eq!(report["score"], 1.0);
     let rate = result(&report, "rate_limit_breach");
     assert_eq!(rate["guardrail_triggered"], true);
-    assert!(rate["evidence"]["status_histogram"]["429"].as_u64().unwrap() > 0);
+    assert!(
+        rate["evidence"]["status_histogram"]["429"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     let payload = result(&report, "payload_overflow");
-    assert!(payload["evidence"]["status_histogram"].get("413").is_some(), "{payload}");
+    assert!(
+        payload["evidence"]["status_histogram"].get("413").is_some(),
+        "{payload}"
+    );
     // nginx really saw the attack traffic.
     assert!(nginx.access_log().len() > 100);
 }
@@ -165,15 +182,24 @@ fn unguarded_nginx_fails_rate_limit_auth_and_slowloris_with_evidence() {
     for p in ["rate_limit_breach", "auth_bypass", "slowloris"] {
         let r = result(&report, p);
         assert_eq!(r["verdict"], "failed", "{p}: {}", verdicts(&report));
-        assert!(!r["evidence"]["findings"].as_array().unwrap().is_empty(), "{p} has findings");
+        assert!(
+            !r["evidence"]["findings"].as_array().unwrap().is_empty(),
+            "{p} has findings"
+        );
         assert!(r["evidence"]["requests_sent"].as_u64().unwrap() > 0);
     }
     let rate = result(&report, "rate_limit_breach");
     assert!(rate["evidence"]["status_histogram"].get("429").is_none());
-    assert_eq!(rate["evidence"]["status_histogram"]["200"].as_u64(), Some(30));
+    assert_eq!(
+        rate["evidence"]["status_histogram"]["200"].as_u64(),
+        Some(30)
+    );
     let auth = result(&report, "auth_bypass");
     let samples = auth["evidence"]["samples"].as_array().unwrap();
-    assert!(samples.iter().any(|s| s["status"] == 200), "a bypass sample: {auth}");
+    assert!(
+        samples.iter().any(|s| s["status"] == 200),
+        "a bypass sample: {auth}"
+    );
     let slow = result(&report, "slowloris");
     let text = slow["evidence"]["findings"].to_string();
     assert!(text.contains("still open"), "{text}");

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use serde_json::json;
 use shakedown_attack::{AttackContext, Limits, Target, execute, resolve_target};
+use shakedown_core::AttackResult;
 use shakedown_core::campaign::{CampaignRecord, CampaignStatus};
 use shakedown_core::event::{Event, EventType};
 use shakedown_core::system::{ScopeRule, SystemSpec};
-use shakedown_core::AttackResult;
 use shakedown_store::Store;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +77,9 @@ impl CampaignRunner {
         // Scope first: every target is resolved and checked before a single packet is sent
         // to any of them, and every secret is present.
         let scope = ScopeRule::parse(&spec.scope.allow).map_err(|reason| {
-            CampaignError::NothingTestable { reason: format!("invalid scope: {reason}") }
+            CampaignError::NothingTestable {
+                reason: format!("invalid scope: {reason}"),
+            }
         })?;
         let mut contexts: Vec<(Target, Option<(String, String)>)> = Vec::new();
         for pc in &plan.components {
@@ -100,7 +102,12 @@ impl CampaignRunner {
         let names: Vec<(String, String)> = plan
             .components
             .iter()
-            .map(|c| (c.component.id.clone(), c.component.display_name().to_string()))
+            .map(|c| {
+                (
+                    c.component.id.clone(),
+                    c.component.display_name().to_string(),
+                )
+            })
             .collect();
         let mut record = CampaignRecord {
             campaign_id: new_campaign_id(),
@@ -161,7 +168,11 @@ impl CampaignRunner {
                 record.results.push(result);
             }
             record.tally(&names);
-            if let Some(score) = record.components.iter().find(|s| s.component_id == pc.component.id) {
+            if let Some(score) = record
+                .components
+                .iter()
+                .find(|s| s.component_id == pc.component.id)
+            {
                 self.progress.component_finished(score);
             }
         }

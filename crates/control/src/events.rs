@@ -23,7 +23,11 @@ pub struct EventBus {
 impl EventBus {
     pub fn new(store: Arc<dyn Store>) -> EventBus {
         let (tx, _) = broadcast::channel(1024);
-        EventBus { store, file: None, tx }
+        EventBus {
+            store,
+            file: None,
+            tx,
+        }
     }
 
     /// Also append every event as one JSON line to `path` (created or appended to).
@@ -52,10 +56,12 @@ impl EventBus {
             let mut line = serde_json::to_vec(&event).expect("events serialise");
             line.push(b'\n');
             let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
-            f.write_all(&line).and_then(|_| f.flush()).map_err(|e| CampaignError::EventsFile {
-                path: "--events file".into(),
-                reason: e.to_string(),
-            })?;
+            f.write_all(&line)
+                .and_then(|_| f.flush())
+                .map_err(|e| CampaignError::EventsFile {
+                    path: "--events file".into(),
+                    reason: e.to_string(),
+                })?;
         }
         // No subscribers is fine.
         let _ = self.tx.send(event);

@@ -69,15 +69,29 @@ pub fn plan(
 
     let chosen: Vec<&Component> = match &opts.targets {
         Some(ids) => {
-            let known = || spec.components.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ");
+            let known = || {
+                spec.components
+                    .iter()
+                    .map(|c| c.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let mut chosen = Vec::new();
             for id in ids {
-                let c = spec.components.iter().find(|c| &c.id == id).ok_or_else(|| {
-                    CampaignError::UnknownTarget { id: id.clone(), known: known() }
-                })?;
+                let c = spec
+                    .components
+                    .iter()
+                    .find(|c| &c.id == id)
+                    .ok_or_else(|| CampaignError::UnknownTarget {
+                        id: id.clone(),
+                        known: known(),
+                    })?;
                 if c.kind != ComponentKind::ApiEndpoint {
                     return Err(CampaignError::NothingTestable {
-                        reason: format!("component `{id}` is a {}, which has no attacks yet", c.kind),
+                        reason: format!(
+                            "component `{id}` is a {}, which has no attacks yet",
+                            c.kind
+                        ),
                     });
                 }
                 if !chosen.iter().any(|x: &&Component| x.id == c.id) {
@@ -85,7 +99,10 @@ pub fn plan(
                 }
             }
             if chosen.len() > limit as usize {
-                return Err(CampaignError::BlastRadius { requested: chosen.len(), limit });
+                return Err(CampaignError::BlastRadius {
+                    requested: chosen.len(),
+                    limit,
+                });
             }
             not_selected.extend(
                 testable
@@ -98,7 +115,10 @@ pub fn plan(
         None => {
             let candidates: Vec<Candidate> = testable
                 .iter()
-                .map(|c| Candidate { id: &c.id, score: rankings.get(&c.id).copied() })
+                .map(|c| Candidate {
+                    id: &c.id,
+                    score: rankings.get(&c.id).copied(),
+                })
                 .collect();
             let ids = lowest_resilience_first(&candidates, limit as usize);
             for c in &testable {
@@ -123,17 +143,28 @@ pub fn plan(
     if components.iter().all(|c| c.patterns.is_empty()) {
         let reasons: Vec<String> = components
             .iter()
-            .flat_map(|c| c.skipped.iter().map(move |(p, r)| format!("{}/{p}: {r}", c.component.id)))
+            .flat_map(|c| {
+                c.skipped
+                    .iter()
+                    .map(move |(p, r)| format!("{}/{p}: {r}", c.component.id))
+            })
             .collect();
         return Err(CampaignError::NothingTestable {
             reason: if reasons.is_empty() {
                 "no api_endpoint component in the system file".into()
             } else {
-                format!("every selected pattern was skipped ({})", reasons.join("; "))
+                format!(
+                    "every selected pattern was skipped ({})",
+                    reasons.join("; ")
+                )
             },
         });
     }
-    Ok(Plan { environment: spec.environment, components, not_selected })
+    Ok(Plan {
+        environment: spec.environment,
+        components,
+        not_selected,
+    })
 }
 
 fn plan_component(c: &Component, only: Option<&[Pattern]>) -> PlannedComponent {
@@ -141,7 +172,11 @@ fn plan_component(c: &Component, only: Option<&[Pattern]>) -> PlannedComponent {
     let mut skipped = Vec::new();
     // Run in the catalog's order (probes first, load last) whatever order the file lists.
     let requested = c.requested_patterns();
-    for p in Pattern::API_ENDPOINT.iter().copied().filter(|p| requested.contains(p)) {
+    for p in Pattern::API_ENDPOINT
+        .iter()
+        .copied()
+        .filter(|p| requested.contains(p))
+    {
         if only.is_some_and(|only| !only.contains(&p)) {
             skipped.push((p, "not in --patterns".to_string()));
             continue;
@@ -151,7 +186,11 @@ fn plan_component(c: &Component, only: Option<&[Pattern]>) -> PlannedComponent {
             None => patterns.push(p),
         }
     }
-    PlannedComponent { component: c.clone(), patterns, skipped }
+    PlannedComponent {
+        component: c.clone(),
+        patterns,
+        skipped,
+    }
 }
 
 /// Why a pattern cannot verify anything on this component (it claims no such guardrail, or
@@ -164,13 +203,17 @@ pub fn not_applicable(c: &Component, p: Pattern) -> Option<String> {
         Pattern::AuthBypass if !c.guardrails.auth_required() => {
             Some("auth_required not claimed".into())
         }
-        Pattern::SqlInjection | Pattern::XssAttack | Pattern::NullInjection | Pattern::TypeConfusion
+        Pattern::SqlInjection
+        | Pattern::XssAttack
+        | Pattern::NullInjection
+        | Pattern::TypeConfusion
             if c.input_endpoints().next().is_none() =>
         {
             Some("no endpoint with an {input} placeholder".into())
         }
         Pattern::MalformedData
-            if c.input_endpoints().next().is_none() && !c.endpoints.iter().any(|e| e.body.is_some()) =>
+            if c.input_endpoints().next().is_none()
+                && !c.endpoints.iter().any(|e| e.body.is_some()) =>
         {
             Some("no endpoint with a JSON body or an {input} placeholder".into())
         }

@@ -45,47 +45,84 @@ async fn a_target_outside_the_scope_stops_the_campaign_before_any_connection() {
         "scope:\n  allow: [127.0.0.1/32, 127.0.0.2/32]\ncomponents:\n  - id: inside\n    kind: api_endpoint\n    target: http://127.0.0.1:{in_port}\n  - id: outside\n    kind: api_endpoint\n    target: http://127.0.0.2:{out_port}\n"
     );
     // Validation refuses a literal IP outside the scope already…
-    let narrowed = yaml.replace("allow: [127.0.0.1/32, 127.0.0.2/32]", "allow: [127.0.0.1/32]");
+    let narrowed = yaml.replace(
+        "allow: [127.0.0.1/32, 127.0.0.2/32]",
+        "allow: [127.0.0.1/32]",
+    );
     let problems = load_system(&narrowed).unwrap_err();
     assert!(problems.render("f").contains("outside the scope"));
     // …and the runner refuses on its own, before touching any target (even the in-scope one).
     let (mut spec, _) = load_system(&yaml).unwrap();
     spec.scope.allow = vec!["127.0.0.1/32".into()];
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let err = runner(store.clone()).run(&spec, &RunOptions::new("t")).await.unwrap_err();
+    let err = runner(store.clone())
+        .run(&spec, &RunOptions::new("t"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, CampaignError::Scope(_)), "{err}");
     assert!(err.to_string().contains("outside the scope"), "{err}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(in_count.load(Ordering::SeqCst), 0, "no packet to the in-scope target either");
+    assert_eq!(
+        in_count.load(Ordering::SeqCst),
+        0,
+        "no packet to the in-scope target either"
+    );
     assert_eq!(out_count.load(Ordering::SeqCst), 0);
-    assert!(store.campaigns(10).unwrap().is_empty(), "nothing half-written");
+    assert!(
+        store.campaigns(10).unwrap().is_empty(),
+        "nothing half-written"
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_target_is_never_passed() {
     // Bind then drop: the port is closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let yaml = format!(
         "components:\n  - id: down\n    kind: api_endpoint\n    target: http://127.0.0.1:{port}\n    endpoints:\n      - path: /s\n        query: {{q: \"{{input}}\"}}\n    guardrails:\n      rate_limit: {{requests: 5, per: 1s}}\n      auth_required: true\n"
     );
     let (spec, _) = load_system(&yaml).unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let mut opts = RunOptions::new("t");
-    opts.limits = Limits { recovery_window: Duration::from_millis(300), ..Limits::default() };
+    opts.limits = Limits {
+        recovery_window: Duration::from_millis(300),
+        ..Limits::default()
+    };
     let record = runner(store.clone()).run(&spec, &opts).await.unwrap();
     assert_eq!(record.status, CampaignStatus::Completed);
     assert_eq!(record.results.len(), 11);
     for r in &record.results {
-        assert_eq!(r.verdict, Verdict::Inconclusive, "{} on a closed port", r.pattern);
+        assert_eq!(
+            r.verdict,
+            Verdict::Inconclusive,
+            "{} on a closed port",
+            r.pattern
+        );
         assert!(!r.health_before.healthy);
         assert_eq!(r.component_id, "down");
     }
     assert_eq!(record.score, None);
-    assert!(store.rankings().unwrap().is_empty(), "nothing learned, no ranking");
+    assert!(
+        store.rankings().unwrap().is_empty(),
+        "nothing learned, no ranking"
+    );
     let stored = store.campaign(&record.campaign_id).unwrap().unwrap();
     assert_eq!(stored.results.len(), 11);
     let events = store.events(Some(&record.campaign_id)).unwrap();
-    assert_eq!(events.iter().filter(|e| e.event_type == "chaos.injection").count(), 11);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event_type == "chaos.injection")
+            .count(),
+        11
+    );
     assert_eq!(events.first().unwrap().event_type, "chaos.campaign.started");
-    assert_eq!(events.last().unwrap().event_type, "chaos.campaign.completed");
+    assert_eq!(
+        events.last().unwrap().event_type,
+        "chaos.campaign.completed"
+    );
 }

@@ -19,7 +19,10 @@ fn spec(extra_top: &str, n: usize) -> SystemSpec {
 }
 
 fn ids(p: &shakedown_control::Plan) -> Vec<String> {
-    p.components.iter().map(|c| c.component.id.clone()).collect()
+    p.components
+        .iter()
+        .map(|c| c.component.id.clone())
+        .collect()
 }
 
 #[test]
@@ -34,8 +37,16 @@ fn lowest_resilience_first_up_to_the_blast_radius() {
     let p = plan(&s, &PlanOptions::default(), &rankings).unwrap();
     // c2 never tested counts as 0 and precedes c4 (also 0) by file order.
     assert_eq!(ids(&p), ["c2", "c4", "c1"]);
-    assert!(p.not_selected.iter().any(|(id, why)| id == "c0" && why.contains("blast radius")));
-    assert!(p.not_selected.iter().any(|(id, why)| id == "db" && why.contains("database")));
+    assert!(
+        p.not_selected
+            .iter()
+            .any(|(id, why)| id == "c0" && why.contains("blast radius"))
+    );
+    assert!(
+        p.not_selected
+            .iter()
+            .any(|(id, why)| id == "db" && why.contains("database"))
+    );
 }
 
 #[test]
@@ -44,7 +55,14 @@ fn production_needs_approval() {
     let err = plan(&s, &PlanOptions::default(), &HashMap::new()).unwrap_err();
     assert!(matches!(err, CampaignError::ProductionNeedsApproval));
     assert!(err.to_string().contains("--approve"));
-    let ok = plan(&s, &PlanOptions { approved: true, ..Default::default() }, &HashMap::new());
+    let ok = plan(
+        &s,
+        &PlanOptions {
+            approved: true,
+            ..Default::default()
+        },
+        &HashMap::new(),
+    );
     assert!(ok.is_ok());
 }
 
@@ -58,9 +76,18 @@ fn named_targets_are_checked() {
     let p = plan(&s, &named(&["c3", "c1"]), &HashMap::new()).unwrap();
     assert_eq!(ids(&p), ["c3", "c1"]);
     let err = plan(&s, &named(&["c1", "c2", "c3"]), &HashMap::new()).unwrap_err();
-    assert!(matches!(err, CampaignError::BlastRadius { requested: 3, limit: 2 }));
+    assert!(matches!(
+        err,
+        CampaignError::BlastRadius {
+            requested: 3,
+            limit: 2
+        }
+    ));
     let err = plan(&s, &named(&["nope"]), &HashMap::new()).unwrap_err();
-    assert!(err.to_string().contains("unknown component `nope`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown component `nope`"),
+        "{err}"
+    );
     let err = plan(&s, &named(&["db"]), &HashMap::new()).unwrap_err();
     assert!(matches!(err, CampaignError::NothingTestable { .. }));
 }
@@ -73,14 +100,31 @@ fn patterns_without_claims_or_inputs_are_skipped_with_reasons() {
     // No endpoints, no rate limit, no auth claim.
     assert_eq!(
         c.patterns,
-        [Pattern::PayloadOverflow, Pattern::Slowloris, Pattern::ConnectionExhaustion, Pattern::BurstTraffic]
+        [
+            Pattern::PayloadOverflow,
+            Pattern::Slowloris,
+            Pattern::ConnectionExhaustion,
+            Pattern::BurstTraffic
+        ]
     );
-    let reason = |pat| c.skipped.iter().find(|(p, _)| *p == pat).map(|(_, r)| r.clone()).unwrap();
+    let reason = |pat| {
+        c.skipped
+            .iter()
+            .find(|(p, _)| *p == pat)
+            .map(|(_, r)| r.clone())
+            .unwrap()
+    };
     assert!(reason(Pattern::RateLimitBreach).contains("rate_limit"));
     assert!(reason(Pattern::AuthBypass).contains("auth_required"));
     assert!(reason(Pattern::SqlInjection).contains("{input}"));
 
-    let only = PlanOptions { patterns: Some(vec![Pattern::SqlInjection]), ..Default::default() };
+    let only = PlanOptions {
+        patterns: Some(vec![Pattern::SqlInjection]),
+        ..Default::default()
+    };
     let err = plan(&s, &only, &HashMap::new()).unwrap_err();
-    assert!(matches!(err, CampaignError::NothingTestable { .. }), "{err}");
+    assert!(
+        matches!(err, CampaignError::NothingTestable { .. }),
+        "{err}"
+    );
 }

@@ -31,13 +31,21 @@ async fn run(store: &Arc<dyn Store>, yaml: &str) -> CampaignRecord {
         halt: CancellationToken::new(),
     };
     let mut opts = RunOptions::new("rankings.yaml");
-    opts.limits = Limits { sql_sleep: Duration::from_millis(500), ..Limits::default() };
+    opts.limits = Limits {
+        sql_sleep: Duration::from_millis(500),
+        ..Limits::default()
+    };
     opts.secrets = Arc::new(|name| (name == "RANK_TOKEN").then(|| TOKEN.to_string()));
     runner.run(&spec, &opts).await.unwrap()
 }
 
 fn score_of(r: &CampaignRecord, id: &str) -> f64 {
-    r.components.iter().find(|c| c.component_id == id).unwrap().resilience.unwrap()
+    r.components
+        .iter()
+        .find(|c| c.component_id == id)
+        .unwrap()
+        .resilience
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,15 +72,29 @@ async fn weakest_components_are_tested_first_and_rankings_smooth() {
     let weak_a_1 = score_of(&c1, "weak_a");
     assert_eq!(weak_a_1, 0.0, "both patterns fail on the weak API");
     for r in &c1.results {
-        let expected = if r.component_id == "strong" { "passed" } else { "failed" };
-        assert_eq!(r.verdict.as_str(), expected, "{} / {}", r.component_id, r.pattern);
+        let expected = if r.component_id == "strong" {
+            "passed"
+        } else {
+            "failed"
+        };
+        assert_eq!(
+            r.verdict.as_str(),
+            expected,
+            "{} / {}",
+            r.component_id,
+            r.pattern
+        );
     }
 
     // Campaign 2: weak_b never tested (0) and weak_a (0.0) are the lowest; strong (1.0) waits.
     let strong_seen = seen(0);
     let c2 = run(&store, &yaml).await;
     assert_eq!(c2.target_components, ["weak_a", "weak_b"]);
-    assert_eq!(seen(0), strong_seen, "strong was not selected and received nothing");
+    assert_eq!(
+        seen(0),
+        strong_seen,
+        "strong was not selected and received nothing"
+    );
     assert!(seen(2) > 0);
     for r in &c2.results {
         assert!(["weak_a", "weak_b"].contains(&r.component_id.as_str()));
@@ -87,7 +109,11 @@ async fn weakest_components_are_tested_first_and_rankings_smooth() {
     assert_eq!(rankings["strong"], 1.0);
     let expected_weak_a = ewma(Some(weak_a_1), score_of(&c2, "weak_a"));
     assert!((rankings["weak_a"] - expected_weak_a).abs() < 1e-9);
-    assert_eq!(rankings["weak_b"], score_of(&c2, "weak_b"), "seeded by its first campaign");
+    assert_eq!(
+        rankings["weak_b"],
+        score_of(&c2, "weak_b"),
+        "seeded by its first campaign"
+    );
 
     let history = store.history("weak_a").unwrap();
     assert_eq!(history.len(), 2);

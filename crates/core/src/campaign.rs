@@ -82,7 +82,8 @@ impl CampaignRecord {
     /// Recomputes counters, per-component scores and the campaign score from `results`.
     /// `names` maps component ids to display names, in campaign order.
     pub fn tally(&mut self, names: &[(String, String)]) {
-        let count = |v: Verdict, rs: &[&AttackResult]| rs.iter().filter(|r| r.verdict == v).count() as u32;
+        let count =
+            |v: Verdict, rs: &[&AttackResult]| rs.iter().filter(|r| r.verdict == v).count() as u32;
         let all: Vec<&AttackResult> = self.results.iter().collect();
         self.tests_run = all.len() as u32;
         self.tests_passed = count(Verdict::Passed, &all);
@@ -92,7 +93,11 @@ impl CampaignRecord {
         self.components = names
             .iter()
             .map(|(id, name)| {
-                let rs: Vec<&AttackResult> = self.results.iter().filter(|r| &r.component_id == id).collect();
+                let rs: Vec<&AttackResult> = self
+                    .results
+                    .iter()
+                    .filter(|r| &r.component_id == id)
+                    .collect();
                 ComponentScore {
                     component_id: id.clone(),
                     component_name: name.clone(),

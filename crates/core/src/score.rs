@@ -70,7 +70,10 @@ mod tests {
         ];
         // (3 + 1) / (3 + 2 + 1)
         assert!((resilience(&rs).unwrap() - 4.0 / 6.0).abs() < 1e-12);
-        assert_eq!(resilience(&[result(Severity::High, Verdict::Inconclusive)]), None);
+        assert_eq!(
+            resilience(&[result(Severity::High, Verdict::Inconclusive)]),
+            None
+        );
     }
 
     #[test]

@@ -25,10 +25,22 @@ mod tests {
     #[test]
     fn never_tested_counts_as_zero_and_ties_keep_file_order() {
         let c = [
-            Candidate { id: "a", score: Some(0.9) },
-            Candidate { id: "b", score: None },
-            Candidate { id: "c", score: Some(0.4) },
-            Candidate { id: "d", score: Some(0.0) },
+            Candidate {
+                id: "a",
+                score: Some(0.9),
+            },
+            Candidate {
+                id: "b",
+                score: None,
+            },
+            Candidate {
+                id: "c",
+                score: Some(0.4),
+            },
+            Candidate {
+                id: "d",
+                score: Some(0.0),
+            },
         ];
         assert_eq!(lowest_resilience_first(&c, 3), ["b", "d", "c"]);
         assert_eq!(lowest_resilience_first(&c, 10), ["b", "d", "c", "a"]);

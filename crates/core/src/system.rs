@@ -85,7 +85,9 @@ pub struct Scope {
 
 impl Default for Scope {
     fn default() -> Self {
-        Scope { allow: default_allow() }
+        Scope {
+            allow: default_allow(),
+        }
     }
 }
 

@@ -196,10 +196,22 @@ mod tests {
 
     #[test]
     fn durations_parse_and_print() {
-        assert_eq!("30s".parse::<HumanDuration>().unwrap(), HumanDuration::from_secs(30));
-        assert_eq!("1m".parse::<HumanDuration>().unwrap(), HumanDuration::from_secs(60));
-        assert_eq!(" 250ms".parse::<HumanDuration>().unwrap(), HumanDuration::from_millis(250));
-        assert_eq!("1.5s".parse::<HumanDuration>().unwrap(), HumanDuration::from_millis(1500));
+        assert_eq!(
+            "30s".parse::<HumanDuration>().unwrap(),
+            HumanDuration::from_secs(30)
+        );
+        assert_eq!(
+            "1m".parse::<HumanDuration>().unwrap(),
+            HumanDuration::from_secs(60)
+        );
+        assert_eq!(
+            " 250ms".parse::<HumanDuration>().unwrap(),
+            HumanDuration::from_millis(250)
+        );
+        assert_eq!(
+            "1.5s".parse::<HumanDuration>().unwrap(),
+            HumanDuration::from_millis(1500)
+        );
         assert_eq!(HumanDuration::from_secs(60).to_string(), "1m");
         assert_eq!(HumanDuration::from_millis(1500).to_string(), "1500ms");
         for bad in ["30", "s", "-1s", "1d", "", "1e9s"] {
@@ -209,7 +221,10 @@ mod tests {
 
     #[test]
     fn sizes_parse_and_print() {
-        assert_eq!("10MB".parse::<ByteSize>().unwrap().bytes(), 10 * 1024 * 1024);
+        assert_eq!(
+            "10MB".parse::<ByteSize>().unwrap().bytes(),
+            10 * 1024 * 1024
+        );
         assert_eq!("512kb".parse::<ByteSize>().unwrap().bytes(), 512 * 1024);
         assert_eq!("100".parse::<ByteSize>().unwrap().bytes(), 100);
         assert_eq!(ByteSize(10 * ByteSize::MIB).to_string(), "10MB");

@@ -68,14 +68,19 @@ fn errors(text: &str) -> Vec<String> {
 fn one(text: &str, line: u64, needle: &str) {
     let errs = errors(text);
     assert!(
-        errs.iter().any(|e| e.starts_with(&format!("{line}:")) && e.contains(needle)),
+        errs.iter()
+            .any(|e| e.starts_with(&format!("{line}:")) && e.contains(needle)),
         "expected an error on line {line} containing {needle:?}, got {errs:#?}"
     );
 }
 
 #[test]
 fn yaml_syntax_error() {
-    one("components:\n  - id: a\n    kind: [api_endpoint\n", 3, "not valid YAML");
+    one(
+        "components:\n  - id: a\n    kind: [api_endpoint\n",
+        3,
+        "not valid YAML",
+    );
 }
 
 #[test]
@@ -99,16 +104,29 @@ fn every_problem_is_listed_not_just_the_first() {
 
 #[test]
 fn missing_required_fields() {
-    one("environment: test\n", 1, "missing required field `components`");
-    one("components:\n  - id: a\n    target: http://127.0.0.1:1\n", 2, "missing required field `kind`");
-    one("components:\n  - id: a\n    kind: api_endpoint\n", 2, "has no `target`");
+    one(
+        "environment: test\n",
+        1,
+        "missing required field `components`",
+    );
+    one(
+        "components:\n  - id: a\n    target: http://127.0.0.1:1\n",
+        2,
+        "missing required field `kind`",
+    );
+    one(
+        "components:\n  - id: a\n    kind: api_endpoint\n",
+        2,
+        "has no `target`",
+    );
 }
 
 #[test]
 fn semantic_problems_are_located() {
     let dup = "components:\n  - id: a\n    kind: api_endpoint\n    target: http://127.0.0.1:1\n  - id: a\n    kind: api_endpoint\n    target: http://127.0.0.1:2\n";
     one(dup, 5, "duplicate component id `a`");
-    let outside = "components:\n  - id: a\n    kind: api_endpoint\n    target: http://10.1.2.3:80\n";
+    let outside =
+        "components:\n  - id: a\n    kind: api_endpoint\n    target: http://10.1.2.3:80\n";
     one(outside, 4, "outside the scope");
     let bad_scope = "scope:\n  allow: [\"not a host!\"]\ncomponents:\n  - id: a\n    kind: api_endpoint\n    target: http://127.0.0.1:1\n";
     one(bad_scope, 2, "not an IP address");
@@ -122,7 +140,8 @@ fn semantic_problems_are_located() {
     one(bad_url, 4, "target");
     let get_body = "components:\n  - id: a\n    kind: api_endpoint\n    target: http://127.0.0.1:1\n    endpoints:\n      - path: /x\n        body: {a: \"{input}\"}\n";
     one(get_body, 7, "GET endpoint cannot carry a body");
-    let bad_id = "components:\n  - id: Bad Id\n    kind: api_endpoint\n    target: http://127.0.0.1:1\n";
+    let bad_id =
+        "components:\n  - id: Bad Id\n    kind: api_endpoint\n    target: http://127.0.0.1:1\n";
     one(bad_id, 2, "is not a valid `id`");
     let null_guard = "components:\n  - id: a\n    kind: api_endpoint\n    target: http://127.0.0.1:1\n    guardrails:\n      rate_limit: null\n";
     one(null_guard, 6, "rate_limit");
@@ -131,7 +150,10 @@ fn semantic_problems_are_located() {
 #[test]
 fn schema_is_draft_2020_and_rejects_unknown_top_level_fields() {
     let schema = shakedown_core::system::system_schema();
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
     assert_eq!(schema["additionalProperties"], false);
     one("components: []\nextra: 1\n", 2, "unknown field `extra`");
 }

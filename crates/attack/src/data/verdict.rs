@@ -459,19 +459,12 @@ fn finish(mut t: Tally, planned: usize, stop: Option<Stop>) -> AttackOutcome {
         }
         (
             Verdict::Failed,
-            format!(
-                "{} ({} probes sent)",
-                parts.join(", "),
-                t.probes_run
-            ),
+            format!("{} ({} probes sent)", parts.join(", "), t.probes_run),
         )
     } else if matches!(stop, Some(Stop::Halted)) {
         (
             Verdict::Inconclusive,
-            format!(
-                "halted after {} of {planned} probes",
-                t.probes_run
-            ),
+            format!("halted after {} of {planned} probes", t.probes_run),
         )
     } else if !t.answered {
         (

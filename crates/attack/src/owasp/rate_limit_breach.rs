@@ -178,7 +178,10 @@ pub async fn run(ctx: &AttackContext) -> AttackOutcome {
     rec.finding(format!("target: {} ({why})", req.describe()));
     rec.metric("endpoint", req.describe());
     rec.metric("in_flight", in_flight as u64);
-    rec.metric("settled_ms", if settle { window.as_millis() as u64 } else { 0 });
+    rec.metric(
+        "settled_ms",
+        if settle { window.as_millis() as u64 } else { 0 },
+    );
     judge(
         rec,
         req.describe(),

@@ -89,7 +89,10 @@ pub async fn run_campaign(
     base: RunOptions,
 ) -> anyhow::Result<Exit> {
     if !(0.0..=1.0).contains(&args.threshold) {
-        bail!("--threshold must be between 0 and 1 (e.g. 0.8), got {}", args.threshold);
+        bail!(
+            "--threshold must be between 0 and 1 (e.g. 0.8), got {}",
+            args.threshold
+        );
     }
     let patterns = match &args.patterns {
         Some(names) => Some(
@@ -97,7 +100,9 @@ pub async fn run_campaign(
                 .iter()
                 .map(|n| {
                     Pattern::from_name(n.trim()).with_context(|| {
-                        format!("unknown pattern `{n}` in --patterns; `shakedown patterns` lists them")
+                        format!(
+                            "unknown pattern `{n}` in --patterns; `shakedown patterns` lists them"
+                        )
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?,
@@ -171,12 +176,17 @@ fn print_summary(r: &CampaignRecord) {
 pub fn verdict_exit(r: &CampaignRecord) -> Exit {
     use shakedown_core::campaign::CampaignStatus;
     if r.status != CampaignStatus::Completed {
-        eprintln!("the campaign did not complete ({}); no verdict", r.status.as_str());
+        eprintln!(
+            "the campaign did not complete ({}); no verdict",
+            r.status.as_str()
+        );
         return Exit::Error;
     }
     match r.score {
         None => {
-            eprintln!("every result was inconclusive (targets down or unreachable?): nothing was verified");
+            eprintln!(
+                "every result was inconclusive (targets down or unreachable?): nothing was verified"
+            );
             Exit::Error
         }
         Some(s) if s + 1e-9 >= r.threshold => Exit::Passed,

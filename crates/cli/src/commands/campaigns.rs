@@ -27,12 +27,16 @@ pub fn run(args: CampaignsArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exi
         return Ok(Exit::Passed);
     }
     if list.is_empty() {
-        println!("no campaigns yet: run `shakedown campaign -f shakedown.yaml` or `shakedown demo`");
+        println!(
+            "no campaigns yet: run `shakedown campaign -f shakedown.yaml` or `shakedown demo`"
+        );
         return Ok(Exit::Passed);
     }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(["Campaign", "Started", "Env", "Status", "Targets", "Tests", "Passed", "Failed", "Score"]);
+    t.set_header([
+        "Campaign", "Started", "Env", "Status", "Targets", "Tests", "Passed", "Failed", "Score",
+    ]);
     for c in list {
         t.add_row([
             c.campaign_id,

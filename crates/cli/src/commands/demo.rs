@@ -54,15 +54,22 @@ pub async fn run(args: DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Ex
     let weak = start(PracticeConfig::weak(), listen)
         .await
         .context("cannot start the weak practice API on 127.0.0.1")?;
-    eprintln!("Practice APIs: guarded at {}, weak at {}", guarded.url(), weak.url());
+    eprintln!(
+        "Practice APIs: guarded at {}, weak at {}",
+        guarded.url(),
+        weak.url()
+    );
 
     let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let system_path = match &args.write_system_file {
         Some(p) => p.clone(),
         None => tmp.path().join("shakedown.yaml"),
     };
-    std::fs::write(&system_path, demo_system_file(&guarded.url(), &weak.url(), TOKEN_ENV))
-        .with_context(|| format!("cannot write {}", system_path.display()))?;
+    std::fs::write(
+        &system_path,
+        demo_system_file(&guarded.url(), &weak.url(), TOKEN_ENV),
+    )
+    .with_context(|| format!("cannot write {}", system_path.display()))?;
     let store_dir = data_dir.unwrap_or_else(|| tmp.path().join("data"));
 
     let mut opts = RunOptions::new(system_path.display().to_string());

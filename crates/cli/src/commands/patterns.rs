@@ -8,7 +8,14 @@ use crate::exit::Exit;
 pub fn run() -> anyhow::Result<Exit> {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(["Pattern", "Family", "Severity", "Guardrail", "Available for", "What it does"]);
+    t.set_header([
+        "Pattern",
+        "Family",
+        "Severity",
+        "Guardrail",
+        "Available for",
+        "What it does",
+    ]);
     for p in Pattern::ALL {
         let info = p.info();
         let kinds: Vec<&str> = ComponentKind::ALL
@@ -21,7 +28,11 @@ pub fn run() -> anyhow::Result<Exit> {
             format!("{:?}", info.family).to_lowercase(),
             info.severity.to_string(),
             info.guardrail.to_string(),
-            if kinds.is_empty() { "planned".to_string() } else { kinds.join(", ") },
+            if kinds.is_empty() {
+                "planned".to_string()
+            } else {
+                kinds.join(", ")
+            },
             info.description.to_string(),
         ]);
     }

@@ -29,11 +29,19 @@ pub fn run(args: ResilienceArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Ex
             return Ok(Exit::Passed);
         }
         if history.is_empty() {
-            anyhow::bail!("no history for component `{id}`; `shakedown resilience` lists ranked components");
+            anyhow::bail!(
+                "no history for component `{id}`; `shakedown resilience` lists ranked components"
+            );
         }
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED);
-        t.set_header(["When", "Campaign", "Campaign score", "Ranking after", "Tests"]);
+        t.set_header([
+            "When",
+            "Campaign",
+            "Campaign score",
+            "Ranking after",
+            "Tests",
+        ]);
         for h in history {
             t.add_row([
                 h.at.to_string(),
@@ -55,7 +63,10 @@ pub fn run(args: ResilienceArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Ex
                 "component_name": r.component_name, "resilience_score": r.resilience_score,
                 "test_count": r.test_count, "campaigns": r.campaigns, "last_tested": r.last_tested.to_string()}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"rankings": ranked}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"rankings": ranked}))?
+        );
         return Ok(Exit::Passed);
     }
     if rankings.is_empty() {

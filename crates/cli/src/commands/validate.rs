@@ -17,7 +17,11 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Exit> {
     match read_system(&args.file)? {
         Loaded::Spec(spec) => {
             let n = spec.components.len();
-            println!("{}: ok ({n} component(s), environment {})", args.file.display(), spec.environment);
+            println!(
+                "{}: ok ({n} component(s), environment {})",
+                args.file.display(),
+                spec.environment
+            );
             Ok(Exit::Passed)
         }
         Loaded::Invalid(msg) => {

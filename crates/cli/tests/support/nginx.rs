@@ -14,7 +14,11 @@ pub struct Nginx {
 
 /// Where nginx lives (PATH or Debian's /usr/sbin).
 pub fn nginx_binary() -> PathBuf {
-    for candidate in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"] {
+    for candidate in [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/nginx/sbin/nginx",
+    ] {
         if Path::new(candidate).exists() {
             return candidate.into();
         }
@@ -24,17 +28,27 @@ pub fn nginx_binary() -> PathBuf {
     {
         return String::from_utf8_lossy(&out.stdout).trim().into();
     }
-    panic!("nginx is not installed: run scripts/test (it installs nginx) or `apt-get install nginx`");
+    panic!(
+        "nginx is not installed: run scripts/test (it installs nginx) or `apt-get install nginx`"
+    );
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -86,10 +100,14 @@ http {{
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(addr).is_err() {
             if let Ok(Some(status)) = nginx.child.try_wait() {
-                let log = std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default();
                 panic!("nginx exited ({status}) before listening: {log}");
             }
-            assert!(Instant::now() < deadline, "nginx did not listen on {addr} within 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen on {addr} within 10 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         nginx

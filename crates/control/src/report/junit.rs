@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use shakedown_core::campaign::CampaignRecord;
 use shakedown_core::Verdict;
+use shakedown_core::campaign::CampaignRecord;
 
 /// Escapes text for XML attributes and content.
 pub fn xml_escape(s: &str) -> String {
@@ -35,7 +35,11 @@ pub fn junit(r: &CampaignRecord) -> String {
         r.tests_inconclusive
     );
     for c in &r.components {
-        let results: Vec<_> = r.results.iter().filter(|x| x.component_id == c.component_id).collect();
+        let results: Vec<_> = r
+            .results
+            .iter()
+            .filter(|x| x.component_id == c.component_id)
+            .collect();
         let secs: f64 = results.iter().map(|x| x.duration_ms as f64 / 1000.0).sum();
         let _ = writeln!(
             s,

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use shakedown_core::campaign::CampaignRecord;
 use shakedown_core::Verdict;
+use shakedown_core::campaign::CampaignRecord;
 
 use super::percent;
 
@@ -28,7 +28,10 @@ pub fn markdown(r: &CampaignRecord) -> String {
         r.tests_failed,
         r.tests_inconclusive
     );
-    let _ = writeln!(s, "## Components\n\n| Component | Resilience | Passed | Failed | Inconclusive |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "## Components\n\n| Component | Resilience | Passed | Failed | Inconclusive |\n|---|---|---|---|---|"
+    );
     for c in &r.components {
         let _ = writeln!(
             s,
@@ -41,7 +44,10 @@ pub fn markdown(r: &CampaignRecord) -> String {
             c.inconclusive
         );
     }
-    let _ = writeln!(s, "\n## Results\n\n| Component | Pattern | Verdict | Severity | Guardrail | Summary |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "\n## Results\n\n| Component | Pattern | Verdict | Severity | Guardrail | Summary |\n|---|---|---|---|---|---|"
+    );
     for x in &r.results {
         let icon = match x.verdict {
             Verdict::Passed => "✅ passed",
@@ -58,21 +64,44 @@ pub fn markdown(r: &CampaignRecord) -> String {
             cell(&x.summary)
         );
     }
-    let failures: Vec<_> = r.results.iter().filter(|x| x.verdict != Verdict::Passed).collect();
+    let failures: Vec<_> = r
+        .results
+        .iter()
+        .filter(|x| x.verdict != Verdict::Passed)
+        .collect();
     if !failures.is_empty() {
         let _ = writeln!(s, "\n## Evidence for failed and inconclusive results");
         for x in failures {
-            let _ = writeln!(s, "\n### `{}` / {} — {}\n", x.component_id, x.pattern, x.verdict);
+            let _ = writeln!(
+                s,
+                "\n### `{}` / {} — {}\n",
+                x.component_id, x.pattern, x.verdict
+            );
             for f in &x.evidence.findings {
                 let _ = writeln!(s, "- {}", f.replace('\n', " "));
             }
-            let _ = writeln!(s, "- Requests sent: {}; statuses: {:?}", x.evidence.requests_sent, x.evidence.status_histogram);
+            let _ = writeln!(
+                s,
+                "- Requests sent: {}; statuses: {:?}",
+                x.evidence.requests_sent, x.evidence.status_histogram
+            );
             if let Some(l) = &x.evidence.latency {
-                let _ = writeln!(s, "- Latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", l.p50_ms, l.p99_ms, l.max_ms);
+                let _ = writeln!(
+                    s,
+                    "- Latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    l.p50_ms, l.p99_ms, l.max_ms
+                );
             }
             for sample in x.evidence.samples.iter().take(3) {
-                let status = sample.status.map_or_else(|| sample.outcome.clone(), |s| s.to_string());
-                let _ = writeln!(s, "- `{}` → {status}: `{}`", cell(&sample.request), cell(&sample.excerpt));
+                let status = sample
+                    .status
+                    .map_or_else(|| sample.outcome.clone(), |s| s.to_string());
+                let _ = writeln!(
+                    s,
+                    "- `{}` → {status}: `{}`",
+                    cell(&sample.request),
+                    cell(&sample.excerpt)
+                );
             }
         }
     }

@@ -7,10 +7,10 @@ use jsonschema::error::ValidationErrorKind;
 use schemars::generate::SchemaSettings;
 use serde_json::Value;
 
+use super::SystemSpec;
 use super::check::check;
 use super::problem::{Level, Problem, Problems};
 use super::tree::{self, Located, Pos};
-use super::SystemSpec;
 
 /// The JSON Schema of the system file (draft 2020-12).
 pub fn system_schema() -> Value {
@@ -39,7 +39,11 @@ fn strip_null(v: &mut Value) {
                 && alts.len() == 2
                 && alts.iter().any(is_null)
             {
-                let keep = alts.iter().find(|a| !is_null(a)).cloned().unwrap_or(Value::Null);
+                let keep = alts
+                    .iter()
+                    .find(|a| !is_null(a))
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 map.remove("anyOf");
                 if let Value::Object(inner) = keep {
                     for (k, val) in inner {
@@ -106,7 +110,11 @@ pub fn load_system(text: &str) -> Result<(SystemSpec, Problems), Problems> {
         });
     }
     problems.sort();
-    if problems.has_errors() { Err(problems) } else { Ok((spec, problems)) }
+    if problems.has_errors() {
+        Err(problems)
+    } else {
+        Ok((spec, problems))
+    }
 }
 
 fn error_at(pos: Pos, pointer: &str, message: String, hint: &str) -> Problem {
@@ -201,7 +209,9 @@ fn pattern_hint(field: &str) -> &'static str {
     match field {
         "per" | "request_timeout" => "write a duration like 500ms, 30s or 1m",
         "max_payload" => "write a size like 512KB or 10MB",
-        "id" => "use lowercase letters, digits, `_` and `-` (at most 64), starting with a letter or digit",
+        "id" => {
+            "use lowercase letters, digits, `_` and `-` (at most 64), starting with a letter or digit"
+        }
         "token_env" => "name an environment variable, e.g. API_TOKEN",
         _ => "compare the value with `shakedown schema system`",
     }
@@ -223,7 +233,10 @@ fn allowed_fields(pointer: &str) -> String {
             None => return "see `shakedown schema system`".into(),
         }
     }
-    match follow_ref(node, defs).get("properties").and_then(Value::as_object) {
+    match follow_ref(node, defs)
+        .get("properties")
+        .and_then(Value::as_object)
+    {
         Some(props) => props.keys().cloned().collect::<Vec<_>>().join(", "),
         None => "see `shakedown schema system`".into(),
     }

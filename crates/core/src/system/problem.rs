@@ -30,7 +30,11 @@ impl fmt::Display for Problem {
             Level::Error => "error",
             Level::Warning => "warning",
         };
-        write!(f, "{}:{}: {level}: {}", self.line, self.column, self.message)?;
+        write!(
+            f,
+            "{}:{}: {level}: {}",
+            self.line, self.column, self.message
+        )?;
         if !self.pointer.is_empty() {
             write!(f, " (at {})", self.pointer)?;
         }
@@ -56,9 +60,8 @@ impl Problems {
         self.errors().next().is_some()
     }
     pub(crate) fn sort(&mut self) {
-        self.0.sort_by(|a, b| {
-            (a.line, a.column, &a.message).cmp(&(b.line, b.column, &b.message))
-        });
+        self.0
+            .sort_by(|a, b| (a.line, a.column, &a.message).cmp(&(b.line, b.column, &b.message)));
         self.0.dedup();
     }
     /// Renders every problem as `FILE:LINE:COL: level: message` lines.

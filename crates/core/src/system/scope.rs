@@ -97,7 +97,10 @@ mod tests {
             ScopeEntry::parse("10.1.2.3/8").unwrap(),
             ScopeEntry::Net("10.0.0.0/8".parse().unwrap())
         );
-        assert_eq!(ScopeEntry::parse("Api.Local").unwrap(), ScopeEntry::Host("api.local".into()));
+        assert_eq!(
+            ScopeEntry::parse("Api.Local").unwrap(),
+            ScopeEntry::Host("api.local".into())
+        );
         assert!(ScopeEntry::parse("10.0.0.0/99").is_err());
         assert!(ScopeEntry::parse("http://x").is_err());
         assert!(ScopeEntry::parse("").is_err());

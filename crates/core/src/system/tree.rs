@@ -127,20 +127,34 @@ pub fn read(text: &str) -> Result<Located, (Pos, String)> {
     let root: Spanned<Node> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let pos = e
             .location()
-            .map(|l| Pos { line: l.line(), column: l.column() })
+            .map(|l| Pos {
+                line: l.line(),
+                column: l.column(),
+            })
             .unwrap_or(Pos { line: 1, column: 1 });
         (pos, e.without_snippet().to_string())
     })?;
-    let mut located = Located { value: Value::Null, values: HashMap::new(), keys: HashMap::new() };
+    let mut located = Located {
+        value: Value::Null,
+        values: HashMap::new(),
+        keys: HashMap::new(),
+    };
     located.value = convert(root, String::new(), &mut located)?;
     Ok(located)
 }
 
 fn pos_of<T>(s: &Spanned<T>) -> Pos {
-    Pos { line: s.referenced.line(), column: s.referenced.column() }
+    Pos {
+        line: s.referenced.line(),
+        column: s.referenced.column(),
+    }
 }
 
-fn convert(node: Spanned<Node>, pointer: String, out: &mut Located) -> Result<Value, (Pos, String)> {
+fn convert(
+    node: Spanned<Node>,
+    pointer: String,
+    out: &mut Located,
+) -> Result<Value, (Pos, String)> {
     let pos = pos_of(&node);
     out.values.insert(pointer.clone(), pos);
     Ok(match node.value {
@@ -148,9 +162,9 @@ fn convert(node: Spanned<Node>, pointer: String, out: &mut Located) -> Result<Va
         Node::Bool(b) => Value::Bool(b),
         Node::Int(i) => Value::Number(i.into()),
         Node::UInt(u) => Value::Number(u.into()),
-        Node::Float(f) => Number::from_f64(f).map(Value::Number).ok_or_else(|| {
-            (pos, "numbers must be finite (no .inf or .nan)".to_string())
-        })?,
+        Node::Float(f) => Number::from_f64(f)
+            .map(Value::Number)
+            .ok_or_else(|| (pos, "numbers must be finite (no .inf or .nan)".to_string()))?,
         Node::Str(s) => Value::String(s),
         Node::Seq(items) => Value::Array(
             items
@@ -194,7 +208,13 @@ mod tests {
         assert_eq!(doc.value["list"][0]["x"], "hello");
         assert_eq!(doc.value_pos("/list/0/x"), Pos { line: 3, column: 8 });
         assert_eq!(doc.key_pos("/list/0/y"), Pos { line: 4, column: 5 });
-        assert_eq!(doc.value_pos("/list/0/y/1"), Pos { line: 4, column: 12 });
+        assert_eq!(
+            doc.value_pos("/list/0/y/1"),
+            Pos {
+                line: 4,
+                column: 12
+            }
+        );
         // Unknown pointers fall back to the nearest ancestor.
         assert_eq!(doc.value_pos("/list/0/x/zzz"), Pos { line: 3, column: 8 });
     }
