@@ -3,6 +3,7 @@
 pub mod campaign;
 pub mod campaigns;
 pub mod demo;
+pub mod load;
 pub mod patterns;
 pub mod resilience;
 pub mod schema;

@@ -44,6 +44,8 @@ pub enum Command {
     Schema(commands::schema::SchemaArgs),
     /// Start two practice APIs on loopback and run a campaign against them.
     Demo(commands::demo::DemoArgs),
+    /// Raw HTTP load from the burst engine (benchmarks): like `oha`, loopback only.
+    Load(commands::load::LoadArgs),
 }
 
 /// Runs one command and maps the result to the documented exit code.
@@ -56,6 +58,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => commands::validate::run(args),
         Command::Schema(args) => commands::schema::run(args),
         Command::Demo(args) => commands::demo::run(args, cli.data_dir).await,
+        Command::Load(args) => commands::load::run(args).await,
     };
     match result {
         Ok(exit) => exit.into(),
