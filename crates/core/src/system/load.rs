@@ -166,12 +166,21 @@ fn schema_problems(doc: &Located) -> Vec<Problem> {
                 format!("`{}` is not a valid `{field}`", show(err.instance())),
                 pattern_hint(&field).to_string(),
             ),
-            ValidationErrorKind::Type { kind } => (
-                doc.value_pos(&pointer),
-                pointer.clone(),
-                format!("`{field}` has the wrong type: {}", err),
-                format!("expected {}", type_name(kind)),
-            ),
+            ValidationErrorKind::Type { kind } => {
+                let expected = type_name(kind);
+                let unit_hint = pattern_hint(&field);
+                let hint = if unit_hint.starts_with("compare") {
+                    format!("expected {expected}")
+                } else {
+                    format!("expected {expected}: {unit_hint}")
+                };
+                (
+                    doc.value_pos(&pointer),
+                    pointer.clone(),
+                    format!("`{field}` must be {expected}, not `{}`", show(err.instance())),
+                    hint,
+                )
+            }
             _ => (
                 doc.value_pos(&pointer),
                 pointer.clone(),
@@ -200,8 +209,16 @@ fn list(options: &Value) -> String {
 
 fn type_name(kind: &jsonschema::error::TypeKind) -> String {
     match kind {
-        jsonschema::error::TypeKind::Single(t) => format!("{t:?}").to_lowercase(),
+        jsonschema::error::TypeKind::Single(t) => article(&format!("{t:?}").to_lowercase()),
         jsonschema::error::TypeKind::Multiple(ts) => format!("one of {ts:?}").to_lowercase(),
+    }
+}
+
+fn article(t: &str) -> String {
+    match t {
+        "object" | "array" | "integer" => format!("an {t}"),
+        "null" => t.to_string(),
+        _ => format!("a {t}"),
     }
 }
 
