@@ -390,3 +390,62 @@ fn events_stream_as_json_lines_and_the_threshold_sets_the_exit_code() {
         .success();
     rt.block_on(weak.shutdown());
 }
+
+#[test]
+fn sigint_halts_the_campaign_mid_attack_and_stores_it_as_halted() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let weak = rt
+        .block_on(shakedown_practice::start(
+            shakedown_practice::PracticeConfig::weak(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The weak API never drops slow connections: slowloris would run for 30 s + grace.
+    let file = write(
+        dir.path(),
+        "slow.yaml",
+        &format!(
+            "components:\n  - id: weak\n    kind: api_endpoint\n    target: {}\n    health: /health\n    patterns: [slowloris, burst_traffic]\n",
+            weak.url()
+        ),
+    );
+    let bin = assert_cmd::cargo::cargo_bin("shakedown");
+    let mut child = std::process::Command::new(bin)
+        .env("SHAKEDOWN_DATA_DIR", dir.path())
+        .args(["campaign", "-f"])
+        .arg(&file)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let signalled = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let stopped_in = signalled.elapsed();
+    assert!(stopped_in.as_secs_f64() < 3.0, "halt took {stopped_in:?}");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("halt requested"), "{stderr}");
+    assert!(stderr.contains("halted_by_guardian"), "{stderr}");
+
+    let list = shakedown(dir.path()).args(["campaigns", "--json"]).assert().success();
+    let list: Value = serde_json::from_slice(&list.get_output().stdout).unwrap();
+    assert_eq!(list[0]["status"], "halted_by_guardian");
+    let id = list[0]["campaign_id"].as_str().unwrap().to_string();
+    let show = shakedown(dir.path()).args(["campaign", "show", &id, "--report", "json"]).assert().success();
+    let record: Value = serde_json::from_slice(&show.get_output().stdout).unwrap();
+    let results = record["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "burst_traffic never started");
+    assert_eq!(results[0]["pattern"], "slowloris");
+    assert_eq!(results[0]["verdict"], "inconclusive");
+    // Nothing is ranked from a halted campaign.
+    let ranks = shakedown(dir.path()).args(["resilience", "--json"]).assert().success();
+    let ranks: Value = serde_json::from_slice(&ranks.get_output().stdout).unwrap();
+    assert!(ranks["rankings"].as_array().unwrap().is_empty());
+    rt.block_on(weak.shutdown());
+}
