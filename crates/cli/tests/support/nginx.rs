@@ -65,6 +65,8 @@ impl Nginx {
 worker_processes 1;
 worker_rlimit_nofile 16384;
 daemon off;
+# One process: killing it on drop leaves no orphaned worker behind.
+master_process off;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 8192; }}
