@@ -9,7 +9,8 @@ use shakedown_attack::{AttackContext, Limits, Target, execute, resolve_target};
 use shakedown_core::AttackResult;
 use shakedown_core::campaign::{CampaignRecord, CampaignStatus};
 use shakedown_core::event::{Event, EventType};
-use shakedown_core::system::{ScopeRule, SystemSpec};
+use shakedown_core::HumanDuration;
+use shakedown_core::system::{EngineSettings, ScopeRule, SystemSpec};
 use shakedown_store::Store;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -73,6 +74,7 @@ impl CampaignRunner {
             .map(|r| (r.component_id, r.resilience_score))
             .collect();
         let plan = plan(spec, &opts.plan, &rankings)?;
+        let limits = apply_engine_settings(opts.limits.clone(), &spec.engine);
 
         // Scope first: every target is resolved and checked before a single packet is sent
         // to any of them, and every secret is present.
@@ -152,7 +154,7 @@ impl CampaignRunner {
                 target,
                 auth,
                 halt: self.halt.clone(),
-                limits: opts.limits.clone(),
+                limits: limits.clone(),
             };
             for &pattern in &pc.patterns {
                 if self.halt.is_cancelled() {
@@ -218,6 +220,26 @@ impl CampaignRunner {
         ))?;
         Ok(record)
     }
+}
+
+/// The system file's `engine:` overrides on top of the caller's limits.
+pub fn apply_engine_settings(mut l: Limits, e: &EngineSettings) -> Limits {
+    let d = |v: Option<HumanDuration>, cur: std::time::Duration| v.map_or(cur, |h| h.as_duration());
+    l.request_timeout = d(e.request_timeout, l.request_timeout);
+    l.max_attack_duration = d(e.max_attack_duration, l.max_attack_duration);
+    l.recovery_window = d(e.recovery_window, l.recovery_window);
+    l.slowloris_grace = d(e.slowloris_grace, l.slowloris_grace);
+    l.sql_sleep = d(e.sql_sleep, l.sql_sleep);
+    if let Some(n) = e.slowloris_connections {
+        l.slowloris_connections = n as usize;
+    }
+    if let Some(n) = e.exhaustion_connections {
+        l.exhaustion_connections = n as usize;
+    }
+    if let Some(n) = e.burst_concurrency {
+        l.burst_concurrency = Some(n as usize);
+    }
+    l
 }
 
 fn injection_event(campaign_id: &str, r: &AttackResult) -> Event {

@@ -20,6 +20,7 @@ use crate::component::ComponentKind;
 use crate::guardrail::Guardrails;
 use crate::pattern::Pattern;
 use crate::severity::Severity;
+use crate::units::HumanDuration;
 
 /// The placeholder in endpoint paths, queries and bodies where attack inputs go.
 pub const INPUT_PLACEHOLDER: &str = "{input}";
@@ -39,9 +40,49 @@ pub struct SystemSpec {
     #[serde(default = "default_blast_radius")]
     #[schemars(range(min = 1, max = 1000))]
     pub blast_radius_limit: u32,
+    /// Bounds of the attack engine (defaults suit most staging systems).
+    #[serde(default)]
+    pub engine: EngineSettings,
     /// The components of the system.
     #[schemars(length(min = 1))]
     pub components: Vec<Component>,
+}
+
+/// Optional overrides of the attack engine's bounds. Every attack stays bounded whatever is
+/// set here; these only move the bounds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Our own deadline for one ordinary request (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<HumanDuration>,
+    /// Longest one attack may run (default 2m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attack_duration: Option<HumanDuration>,
+    /// How long a component may take to answer its health probe after an attack (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_window: Option<HumanDuration>,
+    /// Extra time past the claimed request_timeout before a slow connection counts as kept
+    /// (default 5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowloris_grace: Option<HumanDuration>,
+    /// Slow connections opened by slowloris (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20000))]
+    pub slowloris_connections: Option<u32>,
+    /// Idle connections held by connection_exhaustion (default 1000; capped by the open-files
+    /// limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 60000))]
+    pub exhaustion_connections: Option<u32>,
+    /// Delay asked of time-based SQL injection probes (default 3s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_sleep: Option<HumanDuration>,
+    /// Requests fired at once by burst_traffic (default: the component's
+    /// circuit_breaker.concurrency, 1000 when unclaimed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20000))]
+    pub burst_concurrency: Option<u32>,
 }
 
 fn default_blast_radius() -> u32 {
