@@ -4,5 +4,7 @@
 pub mod malformed_data;
 pub mod null_injection;
 pub mod probe;
+#[cfg(test)]
+mod test_ctx;
 pub mod type_confusion;
 pub mod verdict;

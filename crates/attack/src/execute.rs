@@ -7,6 +7,7 @@ use shakedown_core::{Pattern, Severity};
 use time::OffsetDateTime;
 
 use crate::context::AttackContext;
+use crate::evidence::Recorder;
 use crate::{data, health, load, owasp};
 
 /// Dispatches to the pattern's module. Patterns not implemented for HTTP APIs are
@@ -46,6 +47,26 @@ pub fn inconclusive(reason: String) -> AttackOutcome {
 /// The outcome for an attack stopped by a halt.
 pub fn halted() -> AttackOutcome {
     inconclusive("halted before the attack finished".into())
+}
+
+/// The outcome of an attack that judged the answers to its own requests. Unless it failed
+/// (its findings then say why), the summary also heads the findings.
+pub fn concluded(
+    verdict: Verdict,
+    summary: String,
+    guardrail_triggered: bool,
+    rec: Recorder,
+) -> AttackOutcome {
+    let mut evidence = rec.finish();
+    if verdict != Verdict::Failed {
+        evidence.findings.insert(0, summary.clone());
+    }
+    AttackOutcome {
+        verdict,
+        summary,
+        guardrail_triggered,
+        evidence,
+    }
 }
 
 /// Runs `pattern` with the health probe before and the recovery check after.

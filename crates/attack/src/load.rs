@@ -5,3 +5,4 @@ pub mod connection_exhaustion;
 pub mod engine;
 pub mod fd_limit;
 pub mod slowloris;
+mod sockets;

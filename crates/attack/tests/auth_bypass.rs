@@ -3,6 +3,11 @@
 //! JWTs fail with the trick named; a rejected legitimate token, a component that claims no
 //! auth and an unreachable target are inconclusive.
 
+#[path = "support/context.rs"]
+mod context;
+#[path = "support/server.rs"]
+mod server;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -15,35 +20,14 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use shakedown_attack::{AttackContext, Limits, resolve_target};
+use shakedown_attack::{AttackContext, Limits};
 use shakedown_core::Verdict;
 use shakedown_core::result::AttackOutcome;
-use shakedown_core::system::{ScopeRule, load_system};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+
+use context::from_system;
+use server::{closed_port, serve};
 
 const TOKEN: &str = "Bearer s3cret-legit-token";
-
-/// An axum server on 127.0.0.1:0, stopped when dropped.
-struct Server {
-    addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(app: Router) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Server { addr, task }
-}
 
 /// How the server decides whether a request may pass.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -125,30 +109,23 @@ fn app(g: Guard) -> Router {
 const ENDPOINTS: &str = r#"[{method: GET, path: /health}, {method: GET, path: /items}, {method: GET, path: "/items/{input}"}]"#;
 
 async fn context(addr: SocketAddr, auth_required: bool, token: Option<&str>) -> AttackContext {
-    let text = format!(
-        "components:\n  - id: api\n    kind: api_endpoint\n    target: http://{addr}\n    health: /health\n    \
-         endpoints: {ENDPOINTS}\n    auth: {{token_env: API_TOKEN}}\n    guardrails: {{auth_required: {auth_required}}}\n"
+    let fields = format!(
+        "    endpoints: {ENDPOINTS}\n    auth: {{token_env: API_TOKEN}}\n    guardrails: {{auth_required: {auth_required}}}\n"
     );
-    let (spec, _) = load_system(&text).expect("system file loads");
-    let component = spec.components[0].clone();
-    let scope = ScopeRule::parse(&spec.scope.allow).unwrap();
-    let target = resolve_target(&component, &scope).await.unwrap();
-    AttackContext {
-        component,
-        target,
-        auth: token.map(|t| ("Authorization".to_string(), t.to_string())),
-        halt: CancellationToken::new(),
-        limits: Limits {
-            request_timeout: Duration::from_secs(3),
-            max_attack_duration: Duration::from_secs(20),
-            ..Limits::default()
-        },
+    let mut ctx = from_system(addr, &fields).await.limits(Limits {
+        request_timeout: Duration::from_secs(3),
+        max_attack_duration: Duration::from_secs(20),
+        ..Limits::default()
+    });
+    if let Some(token) = token {
+        ctx = ctx.auth("Authorization", token);
     }
+    ctx.build()
 }
 
 async fn attack(g: Guard, token: Option<&str>) -> AttackOutcome {
-    let server = serve(app(g)).await;
-    let ctx = context(server.addr, true, token).await;
+    let (addr, _server) = serve(app(g));
+    let ctx = context(addr, true, token).await;
     shakedown_attack::owasp::auth_bypass::run(&ctx).await
 }
 
@@ -265,8 +242,8 @@ async fn path_tricks_answered_404_count_as_not_bypassed() {
             get(|Path(id): Path<String>| async move { Json(json!({"id": id})) }),
         )
         .layer(middleware::from_fn(prefix_guard));
-    let server = serve(app).await;
-    let ctx = context(server.addr, true, Some(TOKEN)).await;
+    let (addr, _server) = serve(app);
+    let ctx = context(addr, true, Some(TOKEN)).await;
     let o = shakedown_attack::owasp::auth_bypass::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Passed, "{o:#?}");
     let f = findings(&o);
@@ -309,8 +286,8 @@ fn front(honour_override: bool) -> Router {
 
 #[tokio::test]
 async fn an_honoured_url_override_behind_a_public_root_fails() {
-    let server = serve(front(true)).await;
-    let ctx = context(server.addr, true, Some(TOKEN)).await;
+    let (addr, _server) = serve(front(true));
+    let ctx = context(addr, true, Some(TOKEN)).await;
     let o = shakedown_attack::owasp::auth_bypass::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Failed, "{o:#?}");
     let f = findings(&o);
@@ -323,8 +300,8 @@ async fn an_honoured_url_override_behind_a_public_root_fails() {
 
 #[tokio::test]
 async fn a_public_root_ignoring_url_overrides_passes() {
-    let server = serve(front(false)).await;
-    let ctx = context(server.addr, true, Some(TOKEN)).await;
+    let (addr, _server) = serve(front(false));
+    let ctx = context(addr, true, Some(TOKEN)).await;
     let o = shakedown_attack::owasp::auth_bypass::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Passed, "{o:#?}");
     assert!(
@@ -336,8 +313,8 @@ async fn a_public_root_ignoring_url_overrides_passes() {
 
 #[tokio::test]
 async fn a_component_not_claiming_auth_is_inconclusive_without_traffic() {
-    let server = serve(app(Guard::Open)).await;
-    let ctx = context(server.addr, false, Some(TOKEN)).await;
+    let (addr, _server) = serve(app(Guard::Open));
+    let ctx = context(addr, false, Some(TOKEN)).await;
     let o = shakedown_attack::owasp::auth_bypass::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Inconclusive);
     assert_eq!(o.evidence.requests_sent, 0);
@@ -346,9 +323,7 @@ async fn a_component_not_claiming_auth_is_inconclusive_without_traffic() {
 
 #[tokio::test]
 async fn an_unreachable_target_is_inconclusive() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let addr = closed_port();
     let ctx = context(addr, true, Some(TOKEN)).await;
     let o = shakedown_attack::owasp::auth_bypass::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Inconclusive, "{o:#?}");

@@ -2,7 +2,11 @@
 //! 127.0.0.1:0: one that serves everything, one that sheds above a concurrency cap with 503,
 //! one that never answers, one that answers 500, one that hangs up.
 
-use std::collections::BTreeMap;
+#[path = "support/context.rs"]
+mod context;
+#[path = "support/server.rs"]
+mod server;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,11 +17,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use shakedown_attack::load::burst_traffic;
-use shakedown_attack::{AttackContext, Limits, Target};
-use shakedown_core::system::{Endpoint, HttpMethod};
-use shakedown_core::{AttackOutcome, Component, ComponentKind, Guardrails, HumanDuration, Verdict};
-use tokio::net::{TcpListener, TcpSocket};
-use tokio_util::sync::CancellationToken;
+use shakedown_attack::{AttackContext, Limits};
+use shakedown_core::{AttackOutcome, Guardrails, HumanDuration, Verdict};
+use tokio::net::TcpListener;
+
+use server::{Server, hang_up, serve};
 
 const N: usize = 200;
 
@@ -63,15 +67,7 @@ async fn work(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
     answer
 }
 
-/// A listener whose backlog holds the whole burst (tokio's default of 128 would drop SYNs
-/// and stall the overflow for a 1 s retransmit).
-fn listener() -> TcpListener {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    socket.listen(1024).unwrap()
-}
-
-async fn server(mode: Mode) -> (SocketAddr, Arc<App>, tokio::task::JoinHandle<()>) {
+async fn server(mode: Mode) -> (SocketAddr, Arc<App>, Server) {
     let app = Arc::new(App {
         mode,
         seen: Seen::default(),
@@ -80,52 +76,26 @@ async fn server(mode: Mode) -> (SocketAddr, Arc<App>, tokio::task::JoinHandle<()
         .route("/work", get(work))
         .route("/health", get(|| async { "ok" }))
         .with_state(Arc::clone(&app));
-    let listener = listener();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (addr, app, task)
+    // The listen backlog holds the whole burst.
+    let (addr, server) = serve(router);
+    (addr, app, server)
 }
 
 fn ctx(addr: SocketAddr) -> AttackContext {
-    let ep = |path: &str| Endpoint {
-        method: HttpMethod::Get,
-        path: path.into(),
-        query: BTreeMap::new(),
-        body: None,
-        headers: BTreeMap::new(),
-    };
-    AttackContext {
-        component: Component {
-            id: "api".into(),
-            name: None,
-            kind: ComponentKind::ApiEndpoint,
-            target: Some(format!("http://{addr}")),
-            health: Some("/health".into()),
-            endpoints: vec![ep("/work/{input}"), ep("/work")],
-            auth: None,
-            guardrails: Guardrails {
-                request_timeout: Some(HumanDuration::from_millis(800)),
-                ..Guardrails::default()
-            },
-            patterns: None,
-            severity: BTreeMap::new(),
-        },
-        target: Target {
-            addr,
-            authority: addr.to_string(),
-            base_path: String::new(),
-        },
-        auth: None,
-        halt: CancellationToken::new(),
-        limits: Limits {
+    context::ctx(addr)
+        .get("/work/{input}")
+        .get("/work")
+        .guardrails(Guardrails {
+            request_timeout: Some(HumanDuration::from_millis(800)),
+            ..Guardrails::default()
+        })
+        .limits(Limits {
             request_timeout: Duration::from_secs(3),
             max_attack_duration: Duration::from_secs(8),
             burst_concurrency: Some(N),
             ..Limits::default()
-        },
-    }
+        })
+        .build()
 }
 
 fn findings(o: &AttackOutcome) -> String {
@@ -166,7 +136,7 @@ async fn a_small_listen_backlog_slows_the_connects_but_not_the_verdict() {
         .with_state(Arc::clone(&app));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let _s = tokio::spawn(async move {
+    let _s = Server::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = axum::serve(listener, router).await;
     });
@@ -226,13 +196,7 @@ async fn a_burst_of_500s_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_hangs_up_fails_on_connection_errors() {
     // Accepts and closes every connection at once.
-    let listener = listener();
-    let addr = listener.local_addr().unwrap();
-    let _s = tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            drop(s);
-        }
-    });
+    let (addr, _s) = hang_up();
     let o = burst_traffic::run(&ctx(addr)).await;
     assert_eq!(o.verdict, Verdict::Failed, "{}", findings(&o));
     assert_eq!(o.evidence.metrics["closed"], N as u64);

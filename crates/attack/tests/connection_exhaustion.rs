@@ -3,7 +3,11 @@
 //! probe hangs: fails, but recovers after release), one that stops accepting for good (no
 //! recovery), one that answers 503 above a cap (clean refusal: passes), and an unreachable port.
 
-use std::collections::BTreeMap;
+#[path = "support/context.rs"]
+mod context;
+#[path = "support/server.rs"]
+mod server;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,45 +21,26 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use shakedown_attack::load::connection_exhaustion;
-use shakedown_attack::{AttackContext, Limits, Target};
-use shakedown_core::{AttackOutcome, Component, ComponentKind, Guardrails, Verdict};
+use shakedown_attack::{AttackContext, Limits};
+use shakedown_core::{AttackOutcome, Verdict};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
+
+use server::{Server, closed_port, listen, serve};
 
 const CONNECTIONS: usize = 100;
 
 fn ctx(addr: SocketAddr) -> AttackContext {
-    let component = Component {
-        id: "api".into(),
-        name: None,
-        kind: ComponentKind::ApiEndpoint,
-        target: Some(format!("http://{addr}")),
-        health: Some("/health".into()),
-        endpoints: Vec::new(),
-        auth: None,
-        guardrails: Guardrails::default(),
-        patterns: None,
-        severity: BTreeMap::new(),
-    };
-    AttackContext {
-        component,
-        target: Target {
-            addr,
-            authority: addr.to_string(),
-            base_path: String::new(),
-        },
-        auth: None,
-        halt: CancellationToken::new(),
-        limits: Limits {
+    context::ctx(addr)
+        .limits(Limits {
             request_timeout: Duration::from_secs(1),
             max_attack_duration: Duration::from_secs(3),
             recovery_window: Duration::from_secs(2),
             exhaustion_connections: CONNECTIONS,
             ..Limits::default()
-        },
-    }
+        })
+        .build()
 }
 
 fn metric(o: &AttackOutcome, key: &str) -> f64 {
@@ -78,29 +63,22 @@ async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
 }
 
 /// Serves one connection with hyper, no timeouts: an idle connection is held forever.
-async fn serve(stream: TcpStream) {
+async fn serve_conn(stream: TcpStream) {
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service_fn(hello))
         .await;
 }
 
-async fn axum_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+fn axum_server() -> (SocketAddr, Server) {
+    serve(axum::Router::new().route("/health", axum::routing::get(|| async { "ok" })))
 }
 
 /// Accepts only while fewer than `cap` connections are being served; the rest wait in the
 /// listen backlog until one ends.
-async fn capped_accept_server(cap: usize) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+fn capped_accept_server(cap: usize) -> (SocketAddr, Server) {
+    let (listener, addr) = listen();
     let slots = Arc::new(Semaphore::new(cap));
-    tokio::spawn(async move {
+    let server = Server::spawn(async move {
         loop {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
@@ -109,39 +87,37 @@ async fn capped_accept_server(cap: usize) -> SocketAddr {
                 return;
             };
             tokio::spawn(async move {
-                serve(stream).await;
+                serve_conn(stream).await;
                 drop(permit);
             });
         }
     });
-    addr
+    (addr, server)
 }
 
 /// Accepts `count` connections, then never again while keeping the listener open.
-async fn stuck_server(count: usize) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
+fn stuck_server(count: usize) -> (SocketAddr, Server) {
+    let (listener, addr) = listen();
+    let server = Server::spawn(async move {
         for _ in 0..count {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            tokio::spawn(serve(stream));
+            tokio::spawn(serve_conn(stream));
         }
         std::future::pending::<()>().await;
         drop(listener);
     });
-    addr
+    (addr, server)
 }
 
 /// Serves up to `cap` connections; above that, answers 503 at once and closes. A served
 /// request is answered with `connection: close` and frees its slot before the answer leaves,
 /// so our baseline probe never holds a slot the held connections could have taken.
-async fn shedding_server(cap: usize) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+fn shedding_server(cap: usize) -> (SocketAddr, Server) {
+    let (listener, addr) = listen();
     let active = Arc::new(AtomicUsize::new(0));
-    tokio::spawn(async move {
+    let server = Server::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
@@ -174,7 +150,7 @@ async fn shedding_server(cap: usize) -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, server)
 }
 
 /// One connection's place under the shedding server's cap, freed exactly once.
@@ -209,7 +185,7 @@ async fn reject(mut stream: TcpStream) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axum_holds_idle_connections_and_passes() {
-    let addr = axum_server().await;
+    let (addr, _server) = axum_server();
     let started = Instant::now();
     let out = connection_exhaustion::run(&ctx(addr)).await;
     assert_eq!(out.verdict, Verdict::Passed, "{out:#?}");
@@ -241,7 +217,7 @@ async fn axum_holds_idle_connections_and_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_that_stops_accepting_fails_with_a_hung_probe() {
-    let addr = capped_accept_server(20).await;
+    let (addr, _server) = capped_accept_server(20);
     let out = connection_exhaustion::run(&ctx(addr)).await;
     assert_eq!(out.verdict, Verdict::Failed, "{out:#?}");
     assert!(
@@ -265,7 +241,7 @@ async fn server_that_stops_accepting_fails_with_a_hung_probe() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_that_never_comes_back_fails() {
     // The baseline probe uses one of the five accepts.
-    let addr = stuck_server(5).await;
+    let (addr, _server) = stuck_server(5);
     let out = connection_exhaustion::run(&ctx(addr)).await;
     assert_eq!(out.verdict, Verdict::Failed, "{out:#?}");
     assert!(
@@ -284,7 +260,7 @@ async fn server_that_never_comes_back_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_shedding_with_503_passes() {
     let cap = 30;
-    let addr = shedding_server(cap).await;
+    let (addr, _server) = shedding_server(cap);
     let out = connection_exhaustion::run(&ctx(addr)).await;
     assert_eq!(out.verdict, Verdict::Passed, "{out:#?}");
     assert!(out.guardrail_triggered);
@@ -310,10 +286,7 @@ async fn server_shedding_with_503_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_target_is_not_passed() {
-    let addr = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        l.local_addr().unwrap()
-    };
+    let addr = closed_port();
     let out = connection_exhaustion::run(&ctx(addr)).await;
     assert_eq!(out.verdict, Verdict::Inconclusive, "{out:#?}");
     assert!(

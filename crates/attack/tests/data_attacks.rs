@@ -4,10 +4,14 @@
 //! fail with evidence naming the probe; no input endpoint or refused credentials is
 //! inconclusive, never passed.
 
+#[path = "support/context.rs"]
+mod context;
+#[path = "support/server.rs"]
+mod server;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Result;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Json, Path, Query};
@@ -16,68 +20,24 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shakedown_attack::data::{malformed_data, null_injection, type_confusion};
-use shakedown_attack::{AttackContext, Limits, Target, execute};
+use shakedown_attack::{AttackContext, Limits, execute};
+use shakedown_core::Pattern;
 use shakedown_core::result::{AttackOutcome, Verdict};
-use shakedown_core::{Component, Pattern};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// An axum app served on an ephemeral loopback port until dropped.
-struct Server {
-    addr: SocketAddr,
-    stop: CancellationToken,
-    task: JoinHandle<()>,
-}
+use server::{closed_port, serve, serve_until};
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        self.task.abort();
-    }
-}
-
-/// Serves `app`; cancelling `stop` shuts the listener (used to play a service that dies).
-async fn serve_until(app: Router, stop: CancellationToken) -> Result<Server> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let signal = stop.clone();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { signal.cancelled().await })
-            .await;
-    });
-    Ok(Server { addr, stop, task })
-}
-
-async fn serve(app: Router) -> Result<Server> {
-    serve_until(app, CancellationToken::new()).await
-}
-
-fn ctx(addr: SocketAddr, endpoints: Value) -> Result<AttackContext> {
-    let component: Component = serde_json::from_value(json!({
-        "id": "api",
-        "kind": "api_endpoint",
-        "target": format!("http://{addr}"),
-        "health": "/health",
-        "endpoints": endpoints,
-    }))?;
-    Ok(AttackContext {
-        component,
-        target: Target {
-            addr,
-            authority: addr.to_string(),
-            base_path: String::new(),
-        },
-        auth: Some(("Authorization".into(), "Bearer let-me-in".into())),
-        halt: CancellationToken::new(),
-        limits: Limits {
+fn ctx(addr: SocketAddr, endpoints: Value) -> AttackContext {
+    context::ctx(addr)
+        .endpoints_json(endpoints)
+        .auth("Authorization", "Bearer let-me-in")
+        .limits(Limits {
             request_timeout: Duration::from_secs(2),
             max_attack_duration: Duration::from_secs(8),
             recovery_window: Duration::from_secs(2),
             ..Limits::default()
-        },
-    })
+        })
+        .build()
 }
 
 fn health() -> Router {
@@ -145,9 +105,9 @@ fn well_behaved_endpoints() -> Value {
 }
 
 #[tokio::test]
-async fn well_behaved_api_passes_all_three() -> Result<()> {
-    let server = serve(well_behaved()).await?;
-    let ctx = ctx(server.addr, well_behaved_endpoints())?;
+async fn well_behaved_api_passes_all_three() {
+    let (addr, _server) = serve(well_behaved());
+    let ctx = ctx(addr, well_behaved_endpoints());
 
     let malformed = malformed_data::run(&ctx).await;
     assert_eq!(
@@ -192,16 +152,15 @@ async fn well_behaved_api_passes_all_three() -> Result<()> {
     assert_eq!(result.verdict, Verdict::Passed, "{}", result.summary);
     assert!(result.health_before.healthy);
     assert!(result.recovery.is_some_and(|r| r.recovered));
-    Ok(())
 }
 
 #[tokio::test]
-async fn malformed_data_falls_back_to_url_inputs_without_a_body_endpoint() -> Result<()> {
-    let server = serve(well_behaved()).await?;
+async fn malformed_data_falls_back_to_url_inputs_without_a_body_endpoint() {
+    let (addr, _server) = serve(well_behaved());
     let ctx = ctx(
-        server.addr,
+        addr,
         json!([{"path": "/users/{input}"}, {"path": "/search", "query": {"q": "{input}"}}]),
-    )?;
+    );
     let out = malformed_data::run(&ctx).await;
     assert_eq!(out.verdict, Verdict::Passed, "{}", findings(&out));
     assert!(
@@ -215,13 +174,12 @@ async fn malformed_data_falls_back_to_url_inputs_without_a_body_endpoint() -> Re
         "{}",
         findings(&out)
     );
-    Ok(())
 }
 
 // ---- fragile APIs ----
 
 #[tokio::test]
-async fn unwrapping_parser_fails_malformed_data_with_the_probe_named() -> Result<()> {
+async fn unwrapping_parser_fails_malformed_data_with_the_probe_named() {
     // Parses by hand and unwraps: broken JSON panics the handler, the connection drops; any
     // content type is taken as JSON.
     let app = health().route(
@@ -232,11 +190,11 @@ async fn unwrapping_parser_fails_malformed_data_with_the_probe_named() -> Result
             (StatusCode::CREATED, name)
         }),
     );
-    let server = serve(app).await?;
+    let (addr, _server) = serve(app);
     let ctx = ctx(
-        server.addr,
+        addr,
         json!([{"method": "POST", "path": "/users", "body": {"name": "{input}"}}]),
-    )?;
+    );
     let out = malformed_data::run(&ctx).await;
     assert_eq!(out.verdict, Verdict::Failed, "{}", findings(&out));
     assert!(
@@ -277,11 +235,10 @@ async fn unwrapping_parser_fails_malformed_data_with_the_probe_named() -> Result
         "{}",
         out.summary
     );
-    Ok(())
 }
 
 #[tokio::test]
-async fn server_error_on_bad_input_fails_malformed_data() -> Result<()> {
+async fn server_error_on_bad_input_fails_malformed_data() {
     let app = health().route(
         "/users",
         post(|body: Bytes| async move {
@@ -294,11 +251,11 @@ async fn server_error_on_bad_input_fails_malformed_data() -> Result<()> {
             }
         }),
     );
-    let server = serve(app).await?;
+    let (addr, _server) = serve(app);
     let ctx = ctx(
-        server.addr,
+        addr,
         json!([{"method": "POST", "path": "/users", "body": {"name": "{input}", "age": 1}}]),
-    )?;
+    );
     let out = malformed_data::run(&ctx).await;
     assert_eq!(out.verdict, Verdict::Failed, "{}", findings(&out));
     assert!(
@@ -338,11 +295,10 @@ async fn server_error_on_bad_input_fails_malformed_data() -> Result<()> {
         "{:?}",
         out.evidence.status_histogram
     );
-    Ok(())
 }
 
 #[tokio::test]
-async fn server_error_on_null_fails_null_injection_only() -> Result<()> {
+async fn server_error_on_null_fails_null_injection_only() {
     let app = health().route(
         "/items",
         post(|Json(v): Json<Value>| async move {
@@ -355,11 +311,11 @@ async fn server_error_on_null_fails_null_injection_only() -> Result<()> {
             (StatusCode::CREATED, v["name"].to_string())
         }),
     );
-    let server = serve(app).await?;
+    let (addr, _server) = serve(app);
     let ctx = ctx(
-        server.addr,
+        addr,
         json!([{"method": "POST", "path": "/items", "body": {"name": "{input}"}}]),
-    )?;
+    );
     let nulls = null_injection::run(&ctx).await;
     assert_eq!(nulls.verdict, Verdict::Failed, "{}", findings(&nulls));
     assert!(
@@ -384,11 +340,10 @@ async fn server_error_on_null_fails_null_injection_only() -> Result<()> {
     // Swapped types are never null here: refused or handled, so type_confusion passes.
     let types = type_confusion::run(&ctx).await;
     assert_eq!(types.verdict, Verdict::Passed, "{}", findings(&types));
-    Ok(())
 }
 
 #[tokio::test]
-async fn i64_unwrap_fails_type_confusion_on_huge_numbers() -> Result<()> {
+async fn i64_unwrap_fails_type_confusion_on_huge_numbers() {
     let app = health().route(
         "/counter",
         post(|Json(v): Json<Value>| async move {
@@ -401,11 +356,11 @@ async fn i64_unwrap_fails_type_confusion_on_huge_numbers() -> Result<()> {
             }
         }),
     );
-    let server = serve(app).await?;
+    let (addr, _server) = serve(app);
     let ctx = ctx(
-        server.addr,
+        addr,
         json!([{"method": "POST", "path": "/counter", "body": {"count": "{input}"}}]),
-    )?;
+    );
     let types = type_confusion::run(&ctx).await;
     assert_eq!(types.verdict, Verdict::Failed, "{}", findings(&types));
     assert!(
@@ -435,11 +390,10 @@ async fn i64_unwrap_fails_type_confusion_on_huge_numbers() -> Result<()> {
 
     let nulls = null_injection::run(&ctx).await;
     assert_eq!(nulls.verdict, Verdict::Passed, "{}", findings(&nulls));
-    Ok(())
 }
 
 #[tokio::test]
-async fn a_service_that_stops_on_a_nul_byte_fails_null_injection() -> Result<()> {
+async fn a_service_that_stops_on_a_nul_byte_fails_null_injection() {
     let stop = CancellationToken::new();
     let on_nul = stop.clone();
     let app = health().route(
@@ -451,11 +405,11 @@ async fn a_service_that_stops_on_a_nul_byte_fails_null_injection() -> Result<()>
             StatusCode::CREATED
         }),
     );
-    let server = serve_until(app, stop).await?;
+    let (addr, _server) = serve_until(app, stop);
     let ctx = ctx(
-        server.addr,
+        addr,
         json!([{"method": "POST", "path": "/notes", "body": {"text": "{input}"}}]),
-    )?;
+    );
     let out = null_injection::run(&ctx).await;
     assert_eq!(out.verdict, Verdict::Failed, "{}", findings(&out));
     assert!(
@@ -474,15 +428,14 @@ async fn a_service_that_stops_on_a_nul_byte_fails_null_injection() -> Result<()>
             .unwrap_or(0)
             >= 1
     );
-    Ok(())
 }
 
 // ---- nothing to attack ----
 
 #[tokio::test]
-async fn no_input_endpoint_is_inconclusive() -> Result<()> {
-    let server = serve(well_behaved()).await?;
-    let ctx = ctx(server.addr, json!([{"path": "/health"}]))?;
+async fn no_input_endpoint_is_inconclusive() {
+    let (addr, _server) = serve(well_behaved());
+    let ctx = ctx(addr, json!([{"path": "/health"}]));
     for out in [
         malformed_data::run(&ctx).await,
         null_injection::run(&ctx).await,
@@ -492,45 +445,41 @@ async fn no_input_endpoint_is_inconclusive() -> Result<()> {
         assert_eq!(out.evidence.requests_sent, 0);
         assert!(out.summary.contains("no endpoint"), "{}", out.summary);
     }
-    Ok(())
 }
 
 #[tokio::test]
-async fn refused_credentials_are_inconclusive_not_passed() -> Result<()> {
+async fn refused_credentials_are_inconclusive_not_passed() {
     let app = health().route(
         "/users",
         post(|| async { (StatusCode::UNAUTHORIZED, "bad token") }),
     );
-    let server = serve(app).await?;
+    let (addr, _server) = serve(app);
     let ctx = ctx(
-        server.addr,
+        addr,
         json!([{"method": "POST", "path": "/users", "body": {"name": "{input}"}}]),
-    )?;
+    );
     let out = null_injection::run(&ctx).await;
     assert_eq!(out.verdict, Verdict::Inconclusive, "{}", findings(&out));
     assert_eq!(out.evidence.requests_sent, 1, "only the baseline is sent");
     assert!(out.summary.contains("POST /users=401"), "{}", out.summary);
-    Ok(())
 }
 
 #[tokio::test]
-async fn unreachable_target_is_inconclusive() -> Result<()> {
-    // Bind then drop, so the port is (almost certainly) closed.
-    let addr = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
+async fn unreachable_target_is_inconclusive() {
+    let addr = closed_port();
     let ctx = ctx(
         addr,
         json!([{"method": "POST", "path": "/users", "body": {"name": "{input}"}}]),
-    )?;
+    );
     let out = type_confusion::run(&ctx).await;
     assert_eq!(out.verdict, Verdict::Inconclusive, "{}", findings(&out));
     assert!(out.evidence.status_histogram.contains_key("connect_error"));
-    Ok(())
 }
 
 // ---- our own limits: never passed ----
 
 #[tokio::test]
-async fn running_out_of_time_is_inconclusive_not_passed() -> Result<()> {
+async fn running_out_of_time_is_inconclusive_not_passed() {
     // A careful but slow API: every answer is a proper 422, 40 ms late.
     let app = health().route(
         "/users",
@@ -539,11 +488,11 @@ async fn running_out_of_time_is_inconclusive_not_passed() -> Result<()> {
             (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
         }),
     );
-    let server = serve(app).await?;
+    let (addr, _server) = serve(app);
     let mut ctx = ctx(
-        server.addr,
+        addr,
         json!([{"method": "POST", "path": "/users", "body": {"name": "{input}"}}]),
-    )?;
+    );
     ctx.limits.max_attack_duration = Duration::from_millis(250);
     let started = std::time::Instant::now();
     let out = malformed_data::run(&ctx).await;
@@ -556,17 +505,15 @@ async fn running_out_of_time_is_inconclusive_not_passed() -> Result<()> {
     assert!(out.summary.contains("time limit"), "{}", out.summary);
     let run = out.evidence.metrics["probes_run"].as_u64().unwrap_or(0);
     assert!((1..20).contains(&run), "{run}");
-    Ok(())
 }
 
 #[tokio::test]
-async fn halt_stops_the_attack() -> Result<()> {
-    let server = serve(well_behaved()).await?;
-    let ctx = ctx(server.addr, well_behaved_endpoints())?;
+async fn halt_stops_the_attack() {
+    let (addr, _server) = serve(well_behaved());
+    let ctx = ctx(addr, well_behaved_endpoints());
     ctx.halt.cancel();
     let out = null_injection::run(&ctx).await;
     assert_eq!(out.verdict, Verdict::Inconclusive, "{}", out.summary);
     assert!(out.summary.contains("halted"), "{}", out.summary);
     assert_eq!(out.evidence.requests_sent, 0);
-    Ok(())
 }

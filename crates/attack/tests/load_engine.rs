@@ -1,8 +1,12 @@
 //! The load engine against an in-process hyper server on 127.0.0.1:0 that counts the
 //! connections it accepts and the requests it answers.
 
+#[path = "support/context.rs"]
+mod context;
+#[path = "support/server.rs"]
+mod server;
+
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -14,10 +18,14 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use shakedown_attack::Target;
 use shakedown_attack::http::HttpRequest;
-use shakedown_attack::load::engine::{ErrorKind, LoadError, LoadSpec, StopReason, run_load};
+use shakedown_attack::load::engine::{
+    ErrorKind, LoadError, LoadReport, LoadSpec, StopReason, run_load,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use context::target;
+use server::{closed_port, listen};
 
 #[derive(Clone, Copy)]
 enum Mode {
@@ -42,21 +50,14 @@ struct Counts {
 struct Server {
     target: Target,
     counts: Arc<Counts>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: server::Server,
 }
 
 async fn server(mode: Mode) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (listener, addr) = listen();
     let counts = Arc::new(Counts::default());
     let c = Arc::clone(&counts);
-    let task = tokio::spawn(async move {
+    let task = server::Server::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -96,15 +97,10 @@ async fn server(mode: Mode) -> Server {
             });
         }
     });
-    let target = Target {
-        addr,
-        authority: addr.to_string(),
-        base_path: String::new(),
-    };
     Server {
-        target,
+        target: target(addr),
         counts,
-        task,
+        _task: task,
     }
 }
 
@@ -119,11 +115,16 @@ fn spec(target: &Target, connections: usize, max: Option<u64>, duration: Duratio
     }
 }
 
+/// Runs `spec` to its end (no halt); the spec is valid.
+async fn run(spec: &LoadSpec) -> LoadReport {
+    run_load(spec, &CancellationToken::new()).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_counted_run_sends_exactly_the_budget_over_kept_alive_connections() {
     let s = server(Mode::Ok).await;
     let spec = spec(&s.target, 8, Some(2000), Duration::from_secs(20));
-    let r = run_load(&spec, &CancellationToken::new()).await.unwrap();
+    let r = run(&spec).await;
     assert_eq!(r.requests, 2000);
     assert_eq!(r.responses, 2000);
     assert_eq!(r.status_histogram.get(&200), Some(&2000));
@@ -148,7 +149,7 @@ async fn a_counted_run_sends_exactly_the_budget_over_kept_alive_connections() {
 async fn the_status_histogram_matches_what_the_server_sent() {
     let s = server(Mode::Alternate).await;
     let spec = spec(&s.target, 4, Some(1001), Duration::from_secs(20));
-    let r = run_load(&spec, &CancellationToken::new()).await.unwrap();
+    let r = run(&spec).await;
     assert_eq!(r.requests, 1001);
     assert_eq!(
         r.status_histogram.get(&200).copied(),
@@ -166,7 +167,7 @@ async fn the_status_histogram_matches_what_the_server_sent() {
 async fn closed_connections_are_reopened() {
     let s = server(Mode::Close).await;
     let spec = spec(&s.target, 4, Some(200), Duration::from_secs(20));
-    let r = run_load(&spec, &CancellationToken::new()).await.unwrap();
+    let r = run(&spec).await;
     assert_eq!(r.requests, 200);
     assert_eq!(r.status_histogram.get(&200), Some(&200), "{:?}", r.errors);
     assert_eq!(r.connects, 200);
@@ -178,7 +179,7 @@ async fn a_deadline_bounded_run_stops_in_time() {
     let s = server(Mode::Ok).await;
     let spec = spec(&s.target, 4, None, Duration::from_millis(300));
     let t = Instant::now();
-    let r = run_load(&spec, &CancellationToken::new()).await.unwrap();
+    let r = run(&spec).await;
     let took = t.elapsed();
     assert!(took < Duration::from_millis(1500), "took {took:?}");
     assert!(took >= Duration::from_millis(300), "took {took:?}");
@@ -222,7 +223,7 @@ async fn silent_servers_produce_timeouts_and_fresh_connections() {
     let mut spec = spec(&s.target, 2, Some(6), Duration::from_secs(5));
     spec.per_request_timeout = Duration::from_millis(100);
     let t = Instant::now();
-    let r = run_load(&spec, &CancellationToken::new()).await.unwrap();
+    let r = run(&spec).await;
     assert!(
         t.elapsed() < Duration::from_secs(2),
         "took {:?}",
@@ -238,19 +239,9 @@ async fn silent_servers_produce_timeouts_and_fresh_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_port_is_counted_as_connect_errors_without_spinning() {
-    // Bind and drop a listener to get a port nobody listens on.
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let target = Target {
-        addr,
-        authority: addr.to_string(),
-        base_path: String::new(),
-    };
+    let target = target(closed_port());
     let spec = spec(&target, 2, None, Duration::from_millis(300));
-    let r = run_load(&spec, &CancellationToken::new()).await.unwrap();
+    let r = run(&spec).await;
     assert_eq!(r.responses, 0);
     let connect_errors = r.errors.get(&ErrorKind::Connect).copied().unwrap_or(0);
     assert!(connect_errors > 0);
@@ -260,11 +251,7 @@ async fn a_refused_port_is_counted_as_connect_errors_without_spinning() {
 
 #[tokio::test]
 async fn invalid_requests_and_zero_connections_are_refused() {
-    let target = Target {
-        addr: "127.0.0.1:9".parse().unwrap(),
-        authority: "127.0.0.1:9".into(),
-        base_path: String::new(),
-    };
+    let target = target("127.0.0.1:9".parse().unwrap());
     let mut bad = spec(&target, 1, Some(1), Duration::from_secs(1));
     bad.request = HttpRequest::get("/").header("bad name", "x");
     let err = run_load(&bad, &CancellationToken::new()).await.unwrap_err();
@@ -280,12 +267,14 @@ async fn invalid_requests_and_zero_connections_are_refused() {
 /// A raw HTTP/1.1 server that answers every request head with `pieces`, written one by one
 /// with a pause between them (so the client sees them in separate reads), and closes the
 /// connection after each answer when `close` is set.
-async fn raw_server(pieces: &'static [&'static str], close: bool) -> (Target, Arc<Counts>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+async fn raw_server(
+    pieces: &'static [&'static str],
+    close: bool,
+) -> (Target, Arc<Counts>, server::Server) {
+    let (listener, addr) = listen();
     let counts = Arc::new(Counts::default());
     let c = Arc::clone(&counts);
-    tokio::spawn(async move {
+    let server = server::Server::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             c.connections.fetch_add(1, Ordering::Relaxed);
             let c = Arc::clone(&c);
@@ -315,14 +304,7 @@ async fn raw_server(pieces: &'static [&'static str], close: bool) -> (Target, Ar
             });
         }
     });
-    (
-        Target {
-            addr,
-            authority: addr.to_string(),
-            base_path: String::new(),
-        },
-        counts,
-    )
+    (target(addr), counts, server)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,13 +316,8 @@ async fn chunked_bodies_split_across_reads_are_skipped_exactly() {
         "\n world\r\n0\r\nX-Trailer: t\r\n",
         "\r\n",
     ];
-    let (target, counts) = raw_server(PIECES, false).await;
-    let r = run_load(
-        &spec(&target, 2, Some(20), Duration::from_secs(10)),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (target, counts, _server) = raw_server(PIECES, false).await;
+    let r = run(&spec(&target, 2, Some(20), Duration::from_secs(10))).await;
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_eq!(r.status_histogram.get(&200), Some(&20));
     assert_eq!(r.body_bytes, 20 * 11);
@@ -354,13 +331,8 @@ async fn interim_responses_and_empty_statuses_are_handled() {
         "HTTP/1.1 100 Continue\r\n\r\n",
         "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
     ];
-    let (target, _counts) = raw_server(PIECES, false).await;
-    let r = run_load(
-        &spec(&target, 2, Some(10), Duration::from_secs(10)),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (target, _counts, _server) = raw_server(PIECES, false).await;
+    let r = run(&spec(&target, 2, Some(10), Duration::from_secs(10))).await;
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_eq!(r.status_histogram.get(&204), Some(&10));
     assert_eq!(r.body_bytes, 0);
@@ -374,13 +346,8 @@ async fn bodies_delimited_by_close_are_read_to_the_end() {
         "0123456789",
         "abcdef",
     ];
-    let (target, counts) = raw_server(PIECES, true).await;
-    let r = run_load(
-        &spec(&target, 2, Some(10), Duration::from_secs(10)),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (target, counts, _server) = raw_server(PIECES, true).await;
+    let r = run(&spec(&target, 2, Some(10), Duration::from_secs(10))).await;
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_eq!(r.status_histogram.get(&200), Some(&10));
     assert_eq!(r.body_bytes, 10 * 16);
@@ -391,22 +358,17 @@ async fn bodies_delimited_by_close_are_read_to_the_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn head_requests_expect_no_body_and_garbage_is_a_protocol_error() {
     static HEAD: &[&str] = &["HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"];
-    let (target, _counts) = raw_server(HEAD, false).await;
+    let (target, _counts, _server) = raw_server(HEAD, false).await;
     let mut s = spec(&target, 1, Some(5), Duration::from_secs(10));
     s.request.method = http::Method::HEAD;
-    let r = run_load(&s, &CancellationToken::new()).await.unwrap();
+    let r = run(&s).await;
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_eq!(r.status_histogram.get(&200), Some(&5));
     assert_eq!((r.body_bytes, r.connects), (0, 1));
 
     static GARBAGE: &[&str] = &["SSH-2.0-OpenSSH_9.2\r\n\r\n"];
-    let (target, _counts) = raw_server(GARBAGE, false).await;
-    let r = run_load(
-        &spec(&target, 1, Some(3), Duration::from_secs(10)),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (target, _counts, _server) = raw_server(GARBAGE, false).await;
+    let r = run(&spec(&target, 1, Some(3), Duration::from_secs(10))).await;
     assert_eq!(r.errors.get(&ErrorKind::Protocol), Some(&3));
     assert_eq!(
         r.connects, 3,

@@ -2,6 +2,11 @@
 //! reading everything, a limit that forgets chunked bodies, a raw server that hangs up, and
 //! one that never answers. `max_payload` is 64KB so each probe streams 96KB.
 
+#[path = "support/context.rs"]
+mod context;
+#[path = "support/server.rs"]
+mod server;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,65 +20,36 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use shakedown_attack::owasp::payload_overflow;
-use shakedown_attack::{AttackContext, Limits, Target};
+use shakedown_attack::{AttackContext, Limits};
 use shakedown_core::system::{Endpoint, HttpMethod};
-use shakedown_core::{AttackOutcome, ByteSize, Component, ComponentKind, Guardrails, Verdict};
+use shakedown_core::{AttackOutcome, ByteSize, Guardrails, Verdict};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+
+use server::{Server, closed_port, listen, serve};
 
 const MAX: u64 = 64 * 1024;
 const BODY: u64 = MAX + MAX / 2;
 
-async fn serve(app: Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (addr, task)
-}
-
 fn ctx(addr: SocketAddr) -> AttackContext {
     let ep = |method, path: &str| Endpoint {
-        method,
-        path: path.into(),
-        query: BTreeMap::new(),
-        body: None,
         headers: BTreeMap::from([("X-Client".to_string(), "shakedown-test".to_string())]),
+        ..context::endpoint(method, path)
     };
-    AttackContext {
-        component: Component {
-            id: "api".into(),
-            name: None,
-            kind: ComponentKind::ApiEndpoint,
-            target: Some(format!("http://{addr}")),
-            health: None,
-            endpoints: vec![
-                ep(HttpMethod::Get, "/items"),
-                ep(HttpMethod::Post, "/upload"),
-            ],
-            auth: None,
-            guardrails: Guardrails {
-                max_payload: Some(ByteSize(MAX)),
-                ..Guardrails::default()
-            },
-            patterns: None,
-            severity: BTreeMap::new(),
-        },
-        target: Target {
-            addr,
-            authority: addr.to_string(),
-            base_path: String::new(),
-        },
-        auth: Some(("Authorization".into(), "Bearer secret".into())),
-        halt: CancellationToken::new(),
-        limits: Limits {
+    context::ctx(addr)
+        .no_health()
+        .endpoint(ep(HttpMethod::Get, "/items"))
+        .endpoint(ep(HttpMethod::Post, "/upload"))
+        .guardrails(Guardrails {
+            max_payload: Some(ByteSize(MAX)),
+            ..Guardrails::default()
+        })
+        .auth("Authorization", "Bearer secret")
+        .limits(Limits {
             request_timeout: Duration::from_millis(500),
             max_attack_duration: Duration::from_secs(6),
             ..Limits::default()
-        },
-    }
+        })
+        .build()
 }
 
 fn findings(o: &AttackOutcome) -> String {
@@ -88,7 +64,7 @@ async fn a_body_limit_refuses_both_probes_with_413() {
             post(|body: Bytes| async move { format!("got {}", body.len()) }),
         )
         .layer(DefaultBodyLimit::max(MAX as usize));
-    let (addr, _s) = serve(app).await;
+    let (addr, _s) = serve(app);
     let o = payload_overflow::run(&ctx(addr)).await;
     assert_eq!(o.verdict, Verdict::Passed, "{}", findings(&o));
     assert!(o.guardrail_triggered);
@@ -118,7 +94,7 @@ async fn a_server_that_reads_everything_fails() {
             }),
         )
         .layer(DefaultBodyLimit::disable());
-    let (addr, _s) = serve(app).await;
+    let (addr, _s) = serve(app);
     let o = payload_overflow::run(&ctx(addr)).await;
     assert_eq!(o.verdict, Verdict::Failed, "{}", findings(&o));
     assert!(!o.guardrail_triggered);
@@ -141,7 +117,7 @@ async fn a_500_after_reading_the_body_fails() {
             post(|_b: Bytes| async { StatusCode::INTERNAL_SERVER_ERROR }),
         )
         .layer(DefaultBodyLimit::disable());
-    let (addr, _s) = serve(app).await;
+    let (addr, _s) = serve(app);
     let o = payload_overflow::run(&ctx(addr)).await;
     assert_eq!(o.verdict, Verdict::Failed, "{}", findings(&o));
     assert_eq!(o.evidence.status_histogram["500"], 2);
@@ -167,7 +143,7 @@ async fn a_limit_that_forgets_chunked_bodies_fails() {
     let app = Router::new()
         .route("/upload", post(length_only))
         .layer(DefaultBodyLimit::disable());
-    let (addr, _s) = serve(app).await;
+    let (addr, _s) = serve(app);
     let o = payload_overflow::run(&ctx(addr)).await;
     assert_eq!(o.verdict, Verdict::Failed, "{}", findings(&o));
     assert!(
@@ -191,7 +167,7 @@ async fn refusing_chunked_bodies_with_411_passes() {
         }
         length_only(req).await
     }
-    let (addr, _s) = serve(Router::new().route("/upload", post(strict))).await;
+    let (addr, _s) = serve(Router::new().route("/upload", post(strict)));
     let o = payload_overflow::run(&ctx(addr)).await;
     assert_eq!(o.verdict, Verdict::Passed, "{}", findings(&o));
     assert_eq!(o.evidence.metrics["chunked_status"], 411);
@@ -204,16 +180,11 @@ async fn raw_server(
     read_limit: usize,
     hang: bool,
     answer: Option<&'static str>,
-) -> (
-    SocketAddr,
-    tokio::task::JoinHandle<()>,
-    Arc<std::sync::Mutex<Vec<String>>>,
-) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+) -> (SocketAddr, Server, Arc<std::sync::Mutex<Vec<String>>>) {
+    let (listener, addr) = listen();
     let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
     let h = Arc::clone(&heads);
-    let task = tokio::spawn(async move {
+    let server = Server::spawn(async move {
         let mut held = Vec::new();
         loop {
             let Ok((mut s, _)) = listener.accept().await else {
@@ -243,7 +214,7 @@ async fn raw_server(
             }
         }
     });
-    (addr, task, heads)
+    (addr, server, heads)
 }
 
 #[tokio::test]
@@ -290,18 +261,14 @@ async fn without_endpoints_it_posts_to_the_root_and_unreachable_is_inconclusive(
             post(|_b: Bytes| async { "ok" }).get(|| async { "root" }),
         )
         .layer(DefaultBodyLimit::max(MAX as usize));
-    let (addr, _s) = serve(app).await;
+    let (addr, _s) = serve(app);
     let mut c = ctx(addr);
     c.component.endpoints.clear();
     let o = payload_overflow::run(&c).await;
     assert_eq!(o.evidence.metrics["endpoint"], "POST /");
     assert_eq!(o.verdict, Verdict::Passed, "{}", findings(&o));
 
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_port();
     let o = payload_overflow::run(&ctx(closed)).await;
     assert_eq!(o.verdict, Verdict::Inconclusive, "{}", findings(&o));
     assert_eq!(o.evidence.status_histogram["connect_error"], 2);

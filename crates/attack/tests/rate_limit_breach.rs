@@ -1,7 +1,11 @@
 //! `rate_limit_breach` against in-process axum servers on 127.0.0.1:0 with a real fixed-window
 //! limiter (or none), answering 429 with or without `Retry-After`, or 503.
 
-use std::collections::BTreeMap;
+#[path = "support/context.rs"]
+mod context;
+#[path = "support/server.rs"]
+mod server;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,11 +17,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use shakedown_attack::owasp::rate_limit_breach;
-use shakedown_attack::{AttackContext, Limits, Target};
+use shakedown_attack::{AttackContext, Limits};
 use shakedown_core::guardrail::RateLimit;
-use shakedown_core::system::{Endpoint, HttpMethod};
-use shakedown_core::{Component, ComponentKind, Guardrails, HumanDuration, Verdict};
-use tokio_util::sync::CancellationToken;
+use shakedown_core::{Guardrails, HumanDuration, Verdict};
+
+use server::{Server, closed_port, serve};
 
 /// How the server limits.
 #[derive(Clone, Copy)]
@@ -81,7 +85,7 @@ async fn items(State(l): State<Arc<Limiter>>) -> Response {
     "[]".into_response()
 }
 
-async fn server(policy: Policy) -> (SocketAddr, Arc<Limiter>, tokio::task::JoinHandle<()>) {
+async fn server(policy: Policy) -> (SocketAddr, Arc<Limiter>, Server) {
     let limiter = Arc::new(Limiter {
         policy,
         window: Mutex::new((None, 0)),
@@ -91,52 +95,25 @@ async fn server(policy: Policy) -> (SocketAddr, Arc<Limiter>, tokio::task::JoinH
         .route("/items", get(items))
         .route("/health", get(|| async { "ok" }))
         .with_state(Arc::clone(&limiter));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (addr, limiter, task)
+    let (addr, server) = serve(app);
+    (addr, limiter, server)
 }
 
 fn ctx(addr: SocketAddr, rate_limit: Option<RateLimit>) -> AttackContext {
-    let endpoint = |path: &str| Endpoint {
-        method: HttpMethod::Get,
-        path: path.into(),
-        query: BTreeMap::new(),
-        body: None,
-        headers: BTreeMap::new(),
-    };
-    AttackContext {
-        component: Component {
-            id: "api".into(),
-            name: None,
-            kind: ComponentKind::ApiEndpoint,
-            target: Some(format!("http://{addr}")),
-            health: Some("/health".into()),
-            // The `{input}` endpoint comes first: the attack must skip it for `/items`.
-            endpoints: vec![endpoint("/items/{input}"), endpoint("/items")],
-            auth: None,
-            guardrails: Guardrails {
-                rate_limit,
-                ..Guardrails::default()
-            },
-            patterns: None,
-            severity: BTreeMap::new(),
-        },
-        target: Target {
-            addr,
-            authority: addr.to_string(),
-            base_path: String::new(),
-        },
-        auth: None,
-        halt: CancellationToken::new(),
-        limits: Limits {
+    context::ctx(addr)
+        // The `{input}` endpoint comes first: the attack must skip it for `/items`.
+        .get("/items/{input}")
+        .get("/items")
+        .guardrails(Guardrails {
+            rate_limit,
+            ..Guardrails::default()
+        })
+        .limits(Limits {
             request_timeout: Duration::from_secs(2),
             max_attack_duration: Duration::from_secs(8),
             ..Limits::default()
-        },
-    }
+        })
+        .build()
 }
 
 fn per(requests: u32, window: Duration) -> Option<RateLimit> {
@@ -272,11 +249,7 @@ async fn no_claim_or_no_server_is_inconclusive() {
     assert!(o.summary.contains("guardrails.rate_limit"), "{}", o.summary);
     assert_eq!(o.evidence.requests_sent, 0);
 
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_port();
     let o = rate_limit_breach::run(&ctx(closed, per(20, Duration::from_secs(10)))).await;
     assert_eq!(o.verdict, Verdict::Inconclusive, "{}", findings(&o));
     assert_eq!(o.evidence.status_histogram["connect_error"], 30);
@@ -311,11 +284,7 @@ async fn a_budget_spent_by_earlier_traffic_is_waited_out_before_counting() {
         ..Policy::limit(20)
     };
     let (addr, _limiter, _server) = server(policy).await;
-    let target = Target {
-        addr,
-        authority: addr.to_string(),
-        base_path: String::new(),
-    };
+    let target = context::target(addr);
     for _ in 0..25 {
         let _ = shakedown_attack::http::send(
             &target,

@@ -10,7 +10,11 @@
 //! timeout error for it. hyper closes the connection without answering 408 (a reset when a
 //! byte we trickled was still unread).
 
-use std::collections::BTreeMap;
+#[path = "support/context.rs"]
+mod context;
+#[path = "support/server.rs"]
+mod server;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,47 +28,28 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use shakedown_attack::load::slowloris;
-use shakedown_attack::{AttackContext, Limits, Target};
-use shakedown_core::{Component, ComponentKind, Guardrails, HumanDuration, Verdict};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use shakedown_attack::{AttackContext, Limits};
+use shakedown_core::{Guardrails, HumanDuration, Verdict};
+
+use server::{Server, closed_port, listen};
 
 const SLOW_CONNECTIONS: usize = 20;
 
 fn ctx(addr: SocketAddr) -> AttackContext {
-    let component = Component {
-        id: "api".into(),
-        name: None,
-        kind: ComponentKind::ApiEndpoint,
-        target: Some(format!("http://{addr}")),
-        health: Some("/health".into()),
-        endpoints: Vec::new(),
-        auth: None,
-        guardrails: Guardrails {
+    context::ctx(addr)
+        .guardrails(Guardrails {
             request_timeout: Some(HumanDuration::from_secs(1)),
             ..Guardrails::default()
-        },
-        patterns: None,
-        severity: BTreeMap::new(),
-    };
-    AttackContext {
-        component,
-        target: Target {
-            addr,
-            authority: addr.to_string(),
-            base_path: String::new(),
-        },
-        auth: None,
-        halt: CancellationToken::new(),
-        limits: Limits {
+        })
+        .limits(Limits {
             request_timeout: Duration::from_secs(1),
             max_attack_duration: Duration::from_secs(8),
             recovery_window: Duration::from_secs(2),
             slowloris_grace: Duration::from_secs(1),
             slowloris_connections: SLOW_CONNECTIONS,
             ..Limits::default()
-        },
-    }
+        })
+        .build()
 }
 
 async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -82,12 +67,14 @@ struct ServerStats {
 
 /// A hyper HTTP/1 server. `header_timeout` = hyper's `header_read_timeout` (with a timer);
 /// `None` = no timer, so no deadline at all. `serial` serves one connection at a time.
-async fn server(header_timeout: Option<Duration>, serial: bool) -> (SocketAddr, Arc<ServerStats>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+fn server(
+    header_timeout: Option<Duration>,
+    serial: bool,
+) -> (SocketAddr, Arc<ServerStats>, Server) {
+    let (listener, addr) = listen();
     let stats = Arc::new(ServerStats::default());
     let shared = stats.clone();
-    tokio::spawn(async move {
+    let server = Server::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
@@ -114,7 +101,7 @@ async fn server(header_timeout: Option<Duration>, serial: bool) -> (SocketAddr, 
             }
         }
     });
-    (addr, stats)
+    (addr, stats, server)
 }
 
 /// Waits (bounded) until the server has no connection left: every socket we opened is closed.
@@ -138,7 +125,7 @@ fn metric(o: &shakedown_core::AttackOutcome, key: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guarded_server_passes() {
-    let (addr, stats) = server(Some(Duration::from_secs(1)), false).await;
+    let (addr, stats, _server) = server(Some(Duration::from_secs(1)), false);
     let started = Instant::now();
     let out = slowloris::run(&ctx(addr)).await;
     assert_eq!(out.verdict, Verdict::Passed, "{out:#?}");
@@ -174,7 +161,7 @@ async fn guarded_server_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_without_header_timeout_fails() {
-    let (addr, stats) = server(None, false).await;
+    let (addr, stats, _server) = server(None, false);
     let out = slowloris::run(&ctx(addr)).await;
     assert_eq!(out.verdict, Verdict::Failed, "{out:#?}");
     assert!(!out.guardrail_triggered);
@@ -206,7 +193,7 @@ async fn server_without_header_timeout_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_connection_server_starves_the_probe() {
-    let (addr, _stats) = server(None, true).await;
+    let (addr, _stats, _server) = server(None, true);
     let out = slowloris::run(&ctx(addr)).await;
     assert_eq!(out.verdict, Verdict::Failed, "{out:#?}");
     assert!(
@@ -223,10 +210,7 @@ async fn single_connection_server_starves_the_probe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_target_is_inconclusive() {
-    let addr = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        l.local_addr().unwrap()
-    };
+    let addr = closed_port();
     let out = slowloris::run(&ctx(addr)).await;
     assert_eq!(out.verdict, Verdict::Inconclusive, "{out:#?}");
     assert_eq!(metric(&out, "connections_opened"), 0.0);
@@ -238,7 +222,7 @@ async fn unreachable_target_is_inconclusive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn halt_stops_and_closes_everything() {
-    let (addr, stats) = server(None, false).await;
+    let (addr, stats, _server) = server(None, false);
     let ctx = ctx(addr);
     let halt = ctx.halt.clone();
     tokio::spawn(async move {

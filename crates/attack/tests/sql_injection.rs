@@ -2,6 +2,11 @@
 //! string concatenation must fail (error-based, boolean-based), its parameterised twin must
 //! pass, and echoing, blocking, slow and unreachable servers must not be misjudged.
 
+#[path = "support/context.rs"]
+mod context;
+#[path = "support/server.rs"]
+mod server;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -14,55 +19,24 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use rusqlite::{Connection, ToSql};
 use serde_json::json;
-use shakedown_attack::{AttackContext, Limits, resolve_target};
+use shakedown_attack::{AttackContext, Limits};
 use shakedown_core::Verdict;
 use shakedown_core::result::AttackOutcome;
-use shakedown_core::system::{ScopeRule, load_system};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-/// An axum server on 127.0.0.1:0, stopped when dropped.
-struct Server {
-    addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(app: Router) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Server { addr, task }
-}
+use context::from_system;
+use server::{closed_port, serve};
 
 /// A context for `endpoints_yaml` (a YAML list) on `addr`, with short limits.
 async fn context(addr: SocketAddr, endpoints_yaml: &str) -> AttackContext {
-    let text = format!(
-        "components:\n  - id: api\n    kind: api_endpoint\n    target: http://{addr}\n    health: /health\n    endpoints: {endpoints_yaml}\n"
-    );
-    let (spec, _) = load_system(&text).expect("system file loads");
-    let component = spec.components[0].clone();
-    let scope = ScopeRule::parse(&spec.scope.allow).unwrap();
-    let target = resolve_target(&component, &scope).await.unwrap();
-    AttackContext {
-        component,
-        target,
-        auth: None,
-        halt: CancellationToken::new(),
-        limits: Limits {
+    from_system(addr, &format!("    endpoints: {endpoints_yaml}\n"))
+        .await
+        .limits(Limits {
             request_timeout: Duration::from_secs(3),
             max_attack_duration: Duration::from_secs(30),
             sql_sleep: Duration::from_secs(1),
             ..Limits::default()
-        },
-    }
+        })
+        .build()
 }
 
 const BY_NAME: &str = r#"[{method: GET, path: /users, query: {name: "{input}"}}]"#;
@@ -191,8 +165,8 @@ fn findings(o: &AttackOutcome) -> String {
 
 #[tokio::test]
 async fn concatenated_sql_leaking_errors_fails_error_and_boolean_based() {
-    let server = serve(concatenating(app(true))).await;
-    let ctx = context(server.addr, BY_NAME).await;
+    let (addr, _server) = serve(concatenating(app(true)));
+    let ctx = context(addr, BY_NAME).await;
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Failed, "{o:#?}");
     let f = findings(&o);
@@ -228,8 +202,8 @@ async fn concatenated_sql_leaking_errors_fails_error_and_boolean_based() {
 
 #[tokio::test]
 async fn concatenated_sql_hiding_errors_still_fails_boolean_based() {
-    let server = serve(concatenating(app(false))).await;
-    let ctx = context(server.addr, BY_NAME).await;
+    let (addr, _server) = serve(concatenating(app(false)));
+    let ctx = context(addr, BY_NAME).await;
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Failed, "{o:#?}");
     let f = findings(&o);
@@ -243,8 +217,8 @@ async fn concatenated_sql_hiding_errors_still_fails_boolean_based() {
 
 #[tokio::test]
 async fn concatenated_numeric_id_fails_boolean_based() {
-    let server = serve(concatenating(app(false))).await;
-    let ctx = context(server.addr, BY_ID).await;
+    let (addr, _server) = serve(concatenating(app(false)));
+    let ctx = context(addr, BY_ID).await;
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Failed, "{o:#?}");
     let f = findings(&o);
@@ -257,8 +231,8 @@ async fn concatenated_numeric_id_fails_boolean_based() {
 
 #[tokio::test]
 async fn parameterised_twin_passes() {
-    let server = serve(parameterised(app(true), false)).await;
-    let ctx = context(server.addr, BOTH).await;
+    let (addr, _server) = serve(parameterised(app(true), false));
+    let ctx = context(addr, BOTH).await;
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Passed, "{o:#?}");
     assert_eq!(o.evidence.metrics["endpoints_tested"], json!(2));
@@ -273,8 +247,8 @@ async fn parameterised_twin_passes() {
 
 #[tokio::test]
 async fn an_api_echoing_its_input_is_not_mistaken_for_injection() {
-    let server = serve(parameterised(app(true), true)).await;
-    let ctx = context(server.addr, BY_NAME).await;
+    let (addr, _server) = serve(parameterised(app(true), true));
+    let ctx = context(addr, BY_NAME).await;
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Passed, "{o:#?}");
 }
@@ -301,8 +275,8 @@ async fn a_filter_refusing_sql_syntax_with_403_passes_as_blocked() {
     let router = Router::new()
         .route("/users", get(waf))
         .with_state(app(true));
-    let server = serve(router).await;
-    let ctx = context(server.addr, BY_NAME).await;
+    let (addr, _server) = serve(router);
+    let ctx = context(addr, BY_NAME).await;
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Passed, "{o:#?}");
     assert!(o.guardrail_triggered);
@@ -332,8 +306,8 @@ async fn sleeping(Query(q): Query<HashMap<String, String>>) -> Response {
 
 #[tokio::test]
 async fn a_delay_that_follows_the_requested_sleep_fails_time_based() {
-    let server = serve(Router::new().route("/users", get(sleeping))).await;
-    let ctx = context(server.addr, BY_NAME).await;
+    let (addr, _server) = serve(Router::new().route("/users", get(sleeping)));
+    let ctx = context(addr, BY_NAME).await;
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Failed, "{o:#?}");
     let f = findings(&o);
@@ -360,8 +334,8 @@ async fn slowness_that_ignores_the_requested_delay_is_not_counted() {
         }
         Json(json!([])).into_response()
     };
-    let server = serve(Router::new().route("/users", get(tarpit))).await;
-    let ctx = context(server.addr, BY_NAME).await;
+    let (addr, _server) = serve(Router::new().route("/users", get(tarpit)));
+    let ctx = context(addr, BY_NAME).await;
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Passed, "{o:#?}");
     assert!(findings(&o).contains("zero delay"), "{}", findings(&o));
@@ -397,8 +371,8 @@ async fn a_rate_limiter_in_front_is_waited_out_not_taken_for_blocking() {
     let window: Window = Arc::new(Mutex::new((tokio::time::Instant::now(), 0)));
     let router =
         concatenating(app(false)).layer(axum::middleware::from_fn_with_state(window, limit));
-    let server = serve(router).await;
-    let ctx = context(server.addr, BY_NAME).await;
+    let (addr, _server) = serve(router);
+    let ctx = context(addr, BY_NAME).await;
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Failed, "{o:#?}");
     assert!(
@@ -420,9 +394,7 @@ async fn a_rate_limiter_in_front_is_waited_out_not_taken_for_blocking() {
 
 #[tokio::test]
 async fn an_unreachable_target_is_inconclusive() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let addr = closed_port();
     let ctx = context(addr, BY_NAME).await;
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Inconclusive, "{o:#?}");
@@ -431,8 +403,8 @@ async fn an_unreachable_target_is_inconclusive() {
 
 #[tokio::test]
 async fn no_input_endpoint_is_inconclusive_without_traffic() {
-    let server = serve(parameterised(app(true), false)).await;
-    let ctx = context(server.addr, "[{method: GET, path: /health}]").await;
+    let (addr, _server) = serve(parameterised(app(true), false));
+    let ctx = context(addr, "[{method: GET, path: /health}]").await;
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Inconclusive);
     assert_eq!(o.evidence.requests_sent, 0);
@@ -441,8 +413,8 @@ async fn no_input_endpoint_is_inconclusive_without_traffic() {
 
 #[tokio::test]
 async fn a_halt_stops_the_attack() {
-    let server = serve(Router::new().route("/users", get(sleeping))).await;
-    let ctx = context(server.addr, BY_NAME).await;
+    let (addr, _server) = serve(Router::new().route("/users", get(sleeping)));
+    let ctx = context(addr, BY_NAME).await;
     ctx.halt.cancel();
     let o = shakedown_attack::owasp::sql_injection::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Inconclusive);

@@ -2,6 +2,11 @@
 //! and attribute contexts, and stored), escaped reflection passes, JSON and plain-text
 //! reflections pass, and an unreachable target is not passed.
 
+#[path = "support/context.rs"]
+mod context;
+#[path = "support/server.rs"]
+mod server;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -13,53 +18,22 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
 use serde_json::{Value, json};
-use shakedown_attack::{AttackContext, Limits, resolve_target};
+use shakedown_attack::{AttackContext, Limits};
 use shakedown_core::Verdict;
 use shakedown_core::result::AttackOutcome;
-use shakedown_core::system::{ScopeRule, load_system};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-/// An axum server on 127.0.0.1:0, stopped when dropped.
-struct Server {
-    addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(app: Router) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Server { addr, task }
-}
+use context::from_system;
+use server::{closed_port, hang_up, serve};
 
 async fn context(addr: SocketAddr, endpoints_yaml: &str) -> AttackContext {
-    let text = format!(
-        "components:\n  - id: web\n    kind: api_endpoint\n    target: http://{addr}\n    health: /health\n    endpoints: {endpoints_yaml}\n"
-    );
-    let (spec, _) = load_system(&text).expect("system file loads");
-    let component = spec.components[0].clone();
-    let scope = ScopeRule::parse(&spec.scope.allow).unwrap();
-    let target = resolve_target(&component, &scope).await.unwrap();
-    AttackContext {
-        component,
-        target,
-        auth: None,
-        halt: CancellationToken::new(),
-        limits: Limits {
+    from_system(addr, &format!("    endpoints: {endpoints_yaml}\n"))
+        .await
+        .limits(Limits {
             request_timeout: Duration::from_secs(3),
             max_attack_duration: Duration::from_secs(20),
             ..Limits::default()
-        },
-    }
+        })
+        .build()
 }
 
 const SEARCH: &str = r#"[{method: GET, path: /search, query: {q: "{input}"}}]"#;
@@ -87,8 +61,8 @@ fn search_page(escape: fn(&str) -> String) -> Router {
 }
 
 async fn attack(app: Router, endpoints: &str) -> AttackOutcome {
-    let server = serve(app).await;
-    let ctx = context(server.addr, endpoints).await;
+    let (addr, _server) = serve(app);
+    let ctx = context(addr, endpoints).await;
     shakedown_attack::owasp::xss_attack::run(&ctx).await
 }
 
@@ -218,9 +192,7 @@ async fn stored_comments_rendered_raw_fail() {
 
 #[tokio::test]
 async fn an_unreachable_target_is_inconclusive() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let addr = closed_port();
     let ctx = context(addr, SEARCH).await;
     let o = shakedown_attack::owasp::xss_attack::run(&ctx).await;
     assert_eq!(o.verdict, Verdict::Inconclusive, "{o:#?}");
@@ -240,16 +212,10 @@ async fn no_input_endpoint_is_inconclusive_without_traffic() {
 
 #[tokio::test]
 async fn a_server_closing_every_connection_is_inconclusive() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        while let Ok((conn, _)) = listener.accept().await {
-            drop(conn);
-        }
-    });
+    let (addr, server) = hang_up();
     let ctx = context(addr, SEARCH).await;
     let o = shakedown_attack::owasp::xss_attack::run(&ctx).await;
-    task.abort();
+    drop(server);
     assert_eq!(o.verdict, Verdict::Inconclusive, "{o:#?}");
     assert!(
         o.evidence.status_histogram["closed"] >= 12,

@@ -23,7 +23,7 @@ use shakedown_core::result::AttackOutcome;
 use shakedown_core::system::Endpoint;
 
 use super::probe::{self, BENIGN};
-use super::verdict::{self, Plan, Probe, Rule};
+use super::verdict::{self, Probe, Rule};
 use crate::context::AttackContext;
 use crate::execute;
 
@@ -63,14 +63,13 @@ pub async fn run(ctx: &AttackContext) -> AttackOutcome {
     }
     let plans = targets
         .into_iter()
-        .map(|ep| Plan {
-            endpoint: probe::describe(ep),
-            baseline: probe::baseline(ctx, ep),
-            probes: if ep.body.is_some() {
+        .map(|ep| {
+            let probes = if ep.body.is_some() {
                 body_probes(ctx, ep)
             } else {
                 text_probes(ctx, ep)
-            },
+            };
+            probe::plan(ctx, ep, probes)
         })
         .collect();
     verdict::judge(ctx, RULE, plans).await
@@ -270,28 +269,9 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    use crate::context::{Limits, Target};
+    use crate::data::test_ctx::ctx;
     use crate::data::verdict::{Expect, MAX_PROBES_PER_ENDPOINT};
-    use shakedown_core::Component;
     use shakedown_core::system::HttpMethod;
-    use tokio_util::sync::CancellationToken;
-
-    fn ctx() -> AttackContext {
-        let component: Component =
-            serde_json::from_value(serde_json::json!({"id": "api", "kind": "api_endpoint"}))
-                .unwrap();
-        AttackContext {
-            component,
-            target: Target {
-                addr: "127.0.0.1:1".parse().unwrap(),
-                authority: "127.0.0.1:1".into(),
-                base_path: String::new(),
-            },
-            auth: None,
-            halt: CancellationToken::new(),
-            limits: Limits::default(),
-        }
-    }
 
     fn ep(body: Option<Value>) -> Endpoint {
         Endpoint {

@@ -9,9 +9,8 @@ use shakedown_core::result::AttackOutcome;
 use shakedown_core::system::Endpoint;
 
 use super::probe;
-use super::verdict::{self, Plan, Probe, Rule};
+use super::verdict::{self, Probe, Rule};
 use crate::context::AttackContext;
-use crate::execute;
 use crate::input::{self, Input};
 
 /// Null-like literal strings, one `name text` per line.
@@ -25,21 +24,7 @@ const RULE: Rule = Rule {
 /// Runs the null probes against every `{input}` endpoint and judges the answers;
 /// inconclusive when there is none.
 pub async fn run(ctx: &AttackContext) -> AttackOutcome {
-    let plans: Vec<Plan> = ctx
-        .component
-        .input_endpoints()
-        .map(|ep| Plan {
-            endpoint: probe::describe(ep),
-            baseline: probe::baseline(ctx, ep),
-            probes: probes(ctx, ep),
-        })
-        .collect();
-    if plans.is_empty() {
-        return execute::inconclusive(
-            "null_injection: no endpoint has an {input} placeholder".into(),
-        );
-    }
-    verdict::judge(ctx, RULE, plans).await
+    verdict::judge_inputs(ctx, RULE, probes).await
 }
 
 /// Every null probe for one endpoint.
@@ -87,27 +72,9 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    use crate::context::{Limits, Target};
+    use crate::data::test_ctx::ctx;
     use crate::data::verdict::MAX_PROBES_PER_ENDPOINT;
-    use shakedown_core::Component;
     use shakedown_core::system::HttpMethod;
-    use tokio_util::sync::CancellationToken;
-
-    fn ctx() -> AttackContext {
-        let component: Component =
-            serde_json::from_value(json!({"id": "api", "kind": "api_endpoint"})).unwrap();
-        AttackContext {
-            component,
-            target: Target {
-                addr: "127.0.0.1:1".parse().unwrap(),
-                authority: "127.0.0.1:1".into(),
-                base_path: String::new(),
-            },
-            auth: None,
-            halt: CancellationToken::new(),
-            limits: Limits::default(),
-        }
-    }
 
     #[test]
     fn nulls_reach_body_typed_and_url_as_text() {

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use shakedown_core::system::{Endpoint, HttpMethod, INPUT_PLACEHOLDER};
 
+use super::verdict::{Plan, Probe};
 use crate::context::AttackContext;
 use crate::http::HttpRequest;
 use crate::input::{self, Input};
@@ -35,6 +36,15 @@ pub fn takes_json_body(ep: &Endpoint) -> bool {
 /// The legitimate request: [`BENIGN`] in every placeholder, with the auth header.
 pub fn baseline(ctx: &AttackContext, ep: &Endpoint) -> HttpRequest {
     input::request(ctx, ep, &Input::Text(BENIGN.into()))
+}
+
+/// `probes` for `ep`, after its [`baseline`].
+pub fn plan(ctx: &AttackContext, ep: &Endpoint, probes: Vec<Probe>) -> Plan {
+    Plan {
+        endpoint: describe(ep),
+        baseline: baseline(ctx, ep),
+        probes,
+    }
 }
 
 /// The endpoint's body with [`BENIGN`] in its placeholders, if it has a body.
@@ -249,25 +259,13 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    use crate::context::{Limits, Target};
-    use shakedown_core::Component;
-    use tokio_util::sync::CancellationToken;
+    use crate::data::test_ctx;
 
+    /// With credentials: probes keep the legitimate request's auth header.
     fn ctx() -> AttackContext {
-        let component: Component = serde_json::from_value(serde_json::json!({
-            "id": "api", "kind": "api_endpoint", "target": "http://127.0.0.1:1"
-        }))
-        .unwrap();
         AttackContext {
-            component,
-            target: Target {
-                addr: "127.0.0.1:1".parse().unwrap(),
-                authority: "127.0.0.1:1".into(),
-                base_path: String::new(),
-            },
             auth: Some(("Authorization".into(), "Bearer t".into())),
-            halt: CancellationToken::new(),
-            limits: Limits::default(),
+            ..test_ctx::ctx()
         }
     }
 

@@ -11,9 +11,8 @@ use shakedown_core::result::AttackOutcome;
 use shakedown_core::system::Endpoint;
 
 use super::probe;
-use super::verdict::{self, Plan, Probe, Rule};
+use super::verdict::{self, Probe, Rule};
 use crate::context::AttackContext;
-use crate::execute;
 use crate::http::HttpRequest;
 use crate::input::{self, Input};
 
@@ -39,21 +38,7 @@ const RULE: Rule = Rule {
 /// Runs the type-confusion probes against every `{input}` endpoint and judges the answers;
 /// inconclusive when there is none.
 pub async fn run(ctx: &AttackContext) -> AttackOutcome {
-    let plans: Vec<Plan> = ctx
-        .component
-        .input_endpoints()
-        .map(|ep| Plan {
-            endpoint: probe::describe(ep),
-            baseline: probe::baseline(ctx, ep),
-            probes: probes(ctx, ep),
-        })
-        .collect();
-    if plans.is_empty() {
-        return execute::inconclusive(
-            "type_confusion: no endpoint has an {input} placeholder".into(),
-        );
-    }
-    verdict::judge(ctx, RULE, plans).await
+    verdict::judge_inputs(ctx, RULE, probes).await
 }
 
 /// Every type-confusion probe for one endpoint.
@@ -115,28 +100,10 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    use crate::context::{Limits, Target};
+    use crate::data::test_ctx::ctx;
     use crate::data::verdict::MAX_PROBES_PER_ENDPOINT;
     use serde_json::json;
-    use shakedown_core::Component;
     use shakedown_core::system::HttpMethod;
-    use tokio_util::sync::CancellationToken;
-
-    fn ctx() -> AttackContext {
-        let component: Component =
-            serde_json::from_value(json!({"id": "api", "kind": "api_endpoint"})).unwrap();
-        AttackContext {
-            component,
-            target: Target {
-                addr: "127.0.0.1:1".parse().unwrap(),
-                authority: "127.0.0.1:1".into(),
-                base_path: String::new(),
-            },
-            auth: None,
-            halt: CancellationToken::new(),
-            limits: Limits::default(),
-        }
-    }
 
     #[test]
     fn raw_numbers_reach_the_body_as_written() {

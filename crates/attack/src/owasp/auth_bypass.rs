@@ -15,7 +15,9 @@ use tokio::time::Instant;
 use crate::context::AttackContext;
 use crate::evidence::{EXCERPT_CHARS, MAX_SAMPLES, Recorder, excerpt};
 use crate::execute;
-use crate::http::{self, HttpRequest, HttpResponse, Outcome};
+use crate::http::{HttpRequest, HttpResponse, Outcome};
+
+use super::paced::{self, Stop};
 
 use attempt::{Attempt, Family, Protected};
 
@@ -23,8 +25,6 @@ use attempt::{Attempt, Family, Protected};
 const MAX_ENDPOINTS: usize = 10;
 /// Answers listed one by one in the findings, per kind.
 const MAX_LISTED: usize = 6;
-/// Times one attempt is sent again after a 429.
-const RATE_RETRIES: u32 = 3;
 
 /// Runs the attack.
 pub async fn run(ctx: &AttackContext) -> AttackOutcome {
@@ -167,12 +167,6 @@ fn classify(at: &Attempt, o: &Outcome, c: &Controls, legit: Option<&HttpResponse
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    Halted,
-    Deadline,
-}
-
 struct Attack<'a> {
     ctx: &'a AttackContext,
     rec: Recorder,
@@ -213,26 +207,14 @@ impl<'a> Attack<'a> {
     /// One request, unless halted or too close to the deadline.
     async fn send(&mut self, req: &HttpRequest) -> Option<Outcome> {
         let timeout = self.ctx.limits.request_timeout;
-        if self.ctx.halt.is_cancelled() {
-            self.stop = Some(Stop::Halted);
-        } else if self.deadline.saturating_duration_since(Instant::now()) < timeout {
-            self.stop = Some(Stop::Deadline);
+        if let Some(stop) = paced::gate(self.ctx, self.deadline, timeout) {
+            self.stop = Some(stop);
         }
         if self.stop.is_some() {
             return None;
         }
         // A 429 is neither a refusal nor a bypass: wait it out and ask again.
-        let rec = &mut self.rec;
-        let paced = http::send_paced(
-            &self.ctx.target,
-            req,
-            timeout,
-            RATE_RETRIES,
-            self.deadline,
-            &self.ctx.halt,
-            &mut |o| rec.record(o),
-        )
-        .await;
+        let (paced, _) = paced::send(self.ctx, req, timeout, self.deadline, &mut self.rec).await;
         if paced.is_none() {
             self.stop = Some(Stop::Halted);
         }
@@ -429,16 +411,7 @@ impl<'a> Attack<'a> {
             }
             (Verdict::Passed, s)
         };
-        let mut evidence = self.rec.finish();
-        if verdict != Verdict::Failed {
-            evidence.findings.insert(0, summary.clone());
-        }
-        AttackOutcome {
-            verdict,
-            summary,
-            guardrail_triggered: self.refused > 0,
-            evidence,
-        }
+        execute::concluded(verdict, summary, self.refused > 0, self.rec)
     }
 }
 

@@ -182,21 +182,7 @@ impl Tally {
             );
             (Verdict::Passed, summary)
         };
-        if verdict != Verdict::Failed {
-            rec.finding(summary.clone());
-        }
-        let mut evidence = rec.finish();
         // The verdict's own sentence first when it is not a hit.
-        if verdict != Verdict::Failed
-            && let Some(last) = evidence.findings.pop()
-        {
-            evidence.findings.insert(0, last);
-        }
-        AttackOutcome {
-            verdict,
-            summary,
-            guardrail_triggered,
-            evidence,
-        }
+        execute::concluded(verdict, summary, guardrail_triggered, rec)
     }
 }

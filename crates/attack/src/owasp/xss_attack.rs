@@ -12,15 +12,15 @@ use tokio::time::Instant;
 use crate::context::AttackContext;
 use crate::evidence::{EXCERPT_CHARS, MAX_SAMPLES, Recorder, excerpt};
 use crate::execute;
-use crate::http::{self, HttpRequest, HttpResponse, Outcome};
+use crate::http::{HttpRequest, HttpResponse, Outcome};
 use crate::input::{self, Input};
+
+use super::paced::{self, Stop};
 
 use payload::Payload;
 
 /// Most requests sent to one endpoint.
 const BUDGET_PER_ENDPOINT: usize = 60;
-/// Times one request is sent again after a 429.
-const RATE_RETRIES: u32 = 3;
 /// Unescaped reflections listed one by one in the findings.
 const MAX_LISTED: usize = 6;
 
@@ -69,12 +69,6 @@ pub async fn run(ctx: &AttackContext) -> AttackOutcome {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    Halted,
-    Deadline,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
     /// In the answer to the request that carried the payload.
     Reflected,
@@ -119,31 +113,15 @@ impl<'a> Attack<'a> {
     /// One request, unless halted or too close to the deadline.
     async fn send(&mut self, req: &HttpRequest) -> Option<Outcome> {
         let timeout = self.ctx.limits.request_timeout;
-        if self.ctx.halt.is_cancelled() {
-            self.stop = Some(Stop::Halted);
-        } else if self.deadline.saturating_duration_since(Instant::now()) < timeout {
-            self.stop = Some(Stop::Deadline);
+        if let Some(stop) = paced::gate(self.ctx, self.deadline, timeout) {
+            self.stop = Some(stop);
         }
         if self.stop.is_some() {
             return None;
         }
         // A 429 says nothing about escaping: wait it out and ask again.
-        let rec = &mut self.rec;
-        let mut requests = 0;
-        let mut seen = |o: &Outcome| {
-            requests += 1;
-            rec.record(o);
-        };
-        let paced = http::send_paced(
-            &self.ctx.target,
-            req,
-            timeout,
-            RATE_RETRIES,
-            self.deadline,
-            &self.ctx.halt,
-            &mut seen,
-        )
-        .await;
+        let (paced, requests) =
+            paced::send(self.ctx, req, timeout, self.deadline, &mut self.rec).await;
         self.sent += requests;
         let Some(outcome) = paced else {
             self.stop = Some(Stop::Halted);
@@ -332,16 +310,7 @@ impl<'a> Attack<'a> {
             );
             (Verdict::Passed, summary)
         };
-        let mut evidence = self.rec.finish();
-        if verdict != Verdict::Failed {
-            evidence.findings.insert(0, summary.clone());
-        }
-        AttackOutcome {
-            verdict,
-            summary,
-            guardrail_triggered: self.blocked > 0,
-            evidence,
-        }
+        execute::concluded(verdict, summary, self.blocked > 0, self.rec)
     }
 }
 

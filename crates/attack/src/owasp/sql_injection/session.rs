@@ -9,16 +9,15 @@ use tokio::time::Instant;
 
 use crate::context::AttackContext;
 use crate::evidence::{EXCERPT_CHARS, Recorder, excerpt};
-use crate::http::{self, HttpResponse, Outcome};
+use crate::http::{HttpResponse, Outcome};
 use crate::input::{self, Input};
+use crate::owasp::paced;
 
 use super::compare::{Noise, Shape};
 use super::payloads::Context;
 
 /// Most requests sent to one endpoint.
 pub(super) const BUDGET_PER_ENDPOINT: usize = 60;
-/// Times one probe is sent again after a 429.
-const RATE_RETRIES: u32 = 3;
 
 /// Why a session stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,22 +213,7 @@ impl<'a> Session<'a> {
         }
         let req = input::request(self.ctx, self.ep, &Input::Text(input.to_string()));
         // A 429 says nothing about the input: wait it out and ask again.
-        let rec = &mut *self.rec;
-        let mut requests = 0;
-        let mut seen = |o: &Outcome| {
-            requests += 1;
-            rec.record(o);
-        };
-        let paced = http::send_paced(
-            &self.ctx.target,
-            &req,
-            timeout,
-            RATE_RETRIES,
-            self.deadline,
-            &self.ctx.halt,
-            &mut seen,
-        )
-        .await;
+        let (paced, requests) = paced::send(self.ctx, &req, timeout, self.deadline, self.rec).await;
         self.sent += requests;
         let Some(outcome) = paced else {
             self.stop = Some(Stop::Halted);
