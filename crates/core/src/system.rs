@@ -5,7 +5,7 @@ mod check;
 mod load;
 mod problem;
 mod scope;
-mod tree;
+pub mod tree;
 
 use std::collections::BTreeMap;
 

@@ -59,7 +59,8 @@ impl Problems {
     pub fn has_errors(&self) -> bool {
         self.errors().next().is_some()
     }
-    pub(crate) fn sort(&mut self) {
+    /// Sorts by position and removes duplicates (loaders call it before returning).
+    pub fn sort(&mut self) {
         self.0
             .sort_by(|a, b| (a.line, a.column, &a.message).cmp(&(b.line, b.column, &b.message)));
         self.0.dedup();

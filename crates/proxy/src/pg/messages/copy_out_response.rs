@@ -1,0 +1,32 @@
+//! CopyOutResponse: The server is about to send COPY data to the client.
+
+use bytes::{Bytes, BytesMut};
+
+use super::Message;
+use super::copy_format::CopyFormat;
+use super::tags::backend::COPY_OUT_RESPONSE;
+use super::wire::Reader;
+use crate::pg::error::MessageError;
+
+/// The server is about to send COPY data to the client.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CopyOutResponse {
+    /// Stream formats.
+    pub format: CopyFormat,
+}
+
+impl Message for CopyOutResponse {
+    const TAG: u8 = COPY_OUT_RESPONSE;
+    const NAME: &'static str = "CopyOutResponse";
+
+    fn decode_body(body: Bytes) -> Result<Self, MessageError> {
+        let mut r = Reader::new(body, Self::NAME);
+        let format = CopyFormat::decode(&mut r)?;
+        r.finish()?;
+        Ok(Self { format })
+    }
+
+    fn encode_body(&self, out: &mut BytesMut) {
+        self.format.encode(out);
+    }
+}
