@@ -1,10 +1,13 @@
 //! One file per command.
 
+pub mod builtin;
 pub mod campaign;
 pub mod campaigns;
 pub mod demo;
+pub mod event_writer;
 pub mod load;
 pub mod patterns;
+pub mod pg_proxy;
 pub mod resilience;
 pub mod schema;
 pub mod validate;

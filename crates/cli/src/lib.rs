@@ -38,12 +38,14 @@ pub enum Command {
     Resilience(commands::resilience::ResilienceArgs),
     /// List the attack patterns and what each verifies.
     Patterns,
-    /// Check a system file; lists every problem with line:column and a fix hint.
+    /// Check a system file, a SQL policy or a chaos script; every problem with line:column.
     Validate(commands::validate::ValidateArgs),
     /// Print a JSON Schema (`system`: the system file).
     Schema(commands::schema::SchemaArgs),
     /// Start two practice APIs on loopback and run a campaign against them.
     Demo(commands::demo::DemoArgs),
+    /// The PostgreSQL interception proxy: classify and police every statement.
+    PgProxy(commands::pg_proxy::PgProxyArgs),
     /// Raw HTTP load from the burst engine (benchmarks): like `oha`, loopback only.
     Load(commands::load::LoadArgs),
 }
@@ -59,6 +61,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Schema(args) => commands::schema::run(args),
         Command::Demo(args) => commands::demo::run(args, cli.data_dir).await,
         Command::Load(args) => commands::load::run(args).await,
+        Command::PgProxy(args) => commands::pg_proxy::run(args, cli.data_dir).await,
     };
     match result {
         Ok(exit) => exit.into(),

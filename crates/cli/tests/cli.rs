@@ -411,7 +411,7 @@ fn sigint_halts_the_campaign_mid_attack_and_stores_it_as_halted() {
         ),
     );
     let bin = assert_cmd::cargo::cargo_bin("shakedown");
-    let mut child = std::process::Command::new(bin)
+    let child = std::process::Command::new(bin)
         .env("SHAKEDOWN_DATA_DIR", dir.path())
         .args(["campaign", "-f"])
         .arg(&file)

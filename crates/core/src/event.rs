@@ -40,6 +40,24 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event of any type by name (e.g. the SQL proxy's `sql_blocked`).
+    pub fn named(
+        event_type: &str,
+        campaign_id: Option<&str>,
+        component_id: Option<&str>,
+        data: serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Event {
+        Event {
+            id: Uuid::new_v4(),
+            event_type: event_type.to_string(),
+            timestamp: now,
+            campaign_id: campaign_id.map(str::to_string),
+            component_id: component_id.map(str::to_string),
+            data,
+        }
+    }
+
     pub fn new(
         event_type: EventType,
         campaign_id: Option<&str>,

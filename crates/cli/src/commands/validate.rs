@@ -1,32 +1,75 @@
-//! `shakedown validate FILE`: every problem with line:column and a hint; exit 2 on errors.
+//! `shakedown validate [FILE] [--policy FILE] [--chaos FILE]`: every problem with
+//! line:column and a hint; exit 2 on errors.
 
 use std::path::PathBuf;
 
 use clap::Args;
+use shakedown_core::system::Problems;
 
+use super::builtin::{CHAOS_SCRIPTS, POLICIES, resolve};
 use super::{Loaded, read_system};
 use crate::exit::Exit;
 
 #[derive(Debug, Args)]
+#[command(arg_required_else_help = true)]
 pub struct ValidateArgs {
-    /// The system file to check.
-    pub file: PathBuf,
+    /// A system file to check.
+    pub file: Option<PathBuf>,
+    /// A SQL policy (file, or a built-in name: strict, permissive, read_only).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<String>,
+    /// A chaos script (file, or a built-in name such as db_lock_v1).
+    #[arg(long, value_name = "FILE")]
+    pub chaos: Option<String>,
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<Exit> {
-    match read_system(&args.file)? {
-        Loaded::Spec(spec) => {
-            let n = spec.components.len();
-            println!(
-                "{}: ok ({n} component(s), environment {})",
-                args.file.display(),
+    let mut ok = true;
+    if let Some(file) = &args.file {
+        match read_system(file)? {
+            Loaded::Spec(spec) => println!(
+                "{}: ok ({} component(s), environment {})",
+                file.display(),
+                spec.components.len(),
                 spec.environment
-            );
-            Ok(Exit::Passed)
+            ),
+            Loaded::Invalid(msg) => {
+                eprintln!("{msg}");
+                ok = false;
+            }
         }
-        Loaded::Invalid(msg) => {
-            eprintln!("{msg}");
-            Ok(Exit::Error)
+    }
+    if let Some(p) = &args.policy {
+        let (name, text) = resolve(p, POLICIES, "policy")?;
+        ok &= report(&name, shakedown_sql::policy::load_policy(&text).map(|(p, w)| {
+            (format!("policy `{}`", p.name), w)
+        }));
+    }
+    if let Some(c) = &args.chaos {
+        let (name, text) = resolve(c, CHAOS_SCRIPTS, "chaos script")?;
+        ok &= report(&name, shakedown_sql::chaos::load_chaos(&text).map(|(s, w)| {
+            (format!("chaos script `{}`", s.name), w)
+        }));
+    }
+    Ok(if ok { Exit::Passed } else { Exit::Error })
+}
+
+fn report(name: &str, result: Result<(String, Problems), Problems>) -> bool {
+    match result {
+        Ok((what, warnings)) => {
+            if !warnings.0.is_empty() {
+                eprintln!("{}", warnings.render(name));
+            }
+            println!("{name}: ok ({what})");
+            true
+        }
+        Err(problems) => {
+            eprintln!(
+                "{}\n{name}: {} error(s); the file was not used",
+                problems.render(name),
+                problems.errors().count()
+            );
+            false
         }
     }
 }

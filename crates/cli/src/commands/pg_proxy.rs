@@ -1,0 +1,118 @@
+//! `shakedown pg-proxy`: the PostgreSQL interception proxy as a standalone process. Every
+//! statement is classified and checked against the policy; events go to `--events` (JSON lines)
+//! and the store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use shakedown_core::system::ScopeRule;
+use shakedown_proxy::pg::guard::{Guard, GuardConfig};
+use shakedown_proxy::pg::{PgProxy, PgProxyConfig};
+use shakedown_sql::policy::{Catalog, Policy, load_policy};
+use tokio::sync::mpsc;
+
+use super::builtin::{POLICIES, resolve};
+use super::open_store;
+use crate::exit::Exit;
+
+#[derive(Debug, Args)]
+pub struct PgProxyArgs {
+    /// Where clients connect.
+    #[arg(long, default_value = "127.0.0.1:5433")]
+    pub listen: SocketAddr,
+    /// The PostgreSQL server behind the proxy (loopback unless --allow covers it).
+    #[arg(long, default_value = "127.0.0.1:5432")]
+    pub upstream: SocketAddr,
+    /// SQL policy: a file or a built-in (strict, permissive, read_only). None = observe only.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<String>,
+    /// Append every event (sql_received, sql_blocked, …) to this file as JSON lines, and to the
+    /// store. Without it no events are produced (the fastest path).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// A connection URL with rights to read the catalog (for fail_on_unknown_table and `*`
+    /// against honeypot columns), e.g. postgres://admin:pw@127.0.0.1:5432/app.
+    #[arg(long, value_name = "URL")]
+    pub admin_url: Option<String>,
+    /// Networks the upstream may be in besides loopback (CIDR, repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<String>,
+}
+
+pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
+    let mut allow = vec!["127.0.0.0/8".to_string(), "::1/128".to_string()];
+    allow.extend(args.allow.iter().cloned());
+    let scope = ScopeRule::parse(&allow).map_err(anyhow::Error::msg)?;
+    if !scope.permits_ip(args.upstream.ip()) {
+        anyhow::bail!(
+            "upstream {} is outside the scope (loopback by default); add --allow {}/32 if you may proxy to it",
+            args.upstream,
+            args.upstream.ip()
+        );
+    }
+    let policy = match &args.policy {
+        Some(p) => Some(Arc::new(load(p)?)),
+        None => None,
+    };
+    let catalog = match &args.admin_url {
+        Some(url) => Some(Arc::new(read_catalog(url).await?)),
+        None => None,
+    };
+    let (events, writer) = match &args.events {
+        Some(path) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let store = open_store(data_dir)?;
+            (Some(tx), Some(super::event_writer::spawn(path, store, rx)?))
+        }
+        None => (None, None),
+    };
+    let guard = Guard::new(GuardConfig { policy: policy.clone(), catalog, events });
+    let config = PgProxyConfig::new(args.listen, args.upstream);
+    let proxy = PgProxy::bind_with(config, guard)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    eprintln!(
+        "pg-proxy listening on {} → {} (policy: {})",
+        proxy.local_addr(),
+        args.upstream,
+        policy.as_ref().map_or("none, observing only", |p| p.name.as_str())
+    );
+    let halt = crate::halt::on_signals();
+    halt.cancelled().await;
+    proxy.shutdown().await;
+    if let Some(w) = writer {
+        w.finish().await?;
+    }
+    Ok(Exit::Passed)
+}
+
+fn load(value: &str) -> anyhow::Result<Policy> {
+    let (name, text) = resolve(value, POLICIES, "policy")?;
+    match load_policy(&text) {
+        Ok((policy, warnings)) => {
+            if !warnings.0.is_empty() {
+                eprintln!("{}", warnings.render(&name));
+            }
+            Ok(policy)
+        }
+        Err(problems) => anyhow::bail!("{}\n{name}: the policy was not used", problems.render(&name)),
+    }
+}
+
+async fn read_catalog(url: &str) -> anyhow::Result<Catalog> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| "cannot connect with --admin-url to read the catalog")?;
+    let driver = tokio::spawn(conn);
+    let rows = client
+        .query(Catalog::QUERY, &[])
+        .await
+        .context("cannot read the catalog with --admin-url")?;
+    driver.abort();
+    Ok(Catalog::from_rows(rows.iter().map(|r| {
+        (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, Option<String>>(2))
+    })))
+}

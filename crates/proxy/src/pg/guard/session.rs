@@ -1,0 +1,221 @@
+//! One session's guard: classify → events → policy → verdict, and results back into events.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use shakedown_sql::classify::{Classification, ClassifyOptions, classify};
+use shakedown_sql::event::SqlEventType;
+use shakedown_sql::policy::{Decision, HoneypotHit, PolicyAction, SessionState, evaluate};
+
+use super::GuardConfig;
+use super::events::{event, sql_text, statement_fields};
+use crate::pg::interceptor::{BackendEvent, Interceptor, Verdict};
+use crate::pg::messages::TransactionStatus;
+use crate::pg::session_info::SessionInfo;
+use crate::pg::sqlstate;
+
+/// The guard of one client session.
+pub struct GuardSession {
+    config: Arc<GuardConfig>,
+    options: ClassifyOptions,
+}
+
+impl GuardSession {
+    pub(super) fn new(config: Arc<GuardConfig>, _session: &SessionInfo) -> GuardSession {
+        let options = config
+            .policy
+            .as_ref()
+            .map(|p| p.classify_options())
+            .unwrap_or_default();
+        GuardSession { config, options }
+    }
+
+    fn emit(&self, kind: SqlEventType, session: &SessionInfo, extra: serde_json::Value) {
+        if let Some(tx) = &self.config.events {
+            let _ = tx.send(event(kind, session, extra));
+        }
+    }
+
+    /// Judges one message's SQL (one or more statements) and reports it.
+    fn judge(&self, sql: &str, session: &SessionInfo) -> Verdict {
+        let statements = classify(sql, &self.options);
+        let observing = self.config.events.is_some();
+        if observing {
+            for c in &statements {
+                self.emit(SqlEventType::SqlReceived, session, statement_fields(c));
+            }
+        }
+        let Some(policy) = &self.config.policy else {
+            if observing {
+                for c in &statements {
+                    self.emit(SqlEventType::SqlAllowed, session, statement_fields(c));
+                }
+            }
+            return Verdict::Forward;
+        };
+        let mut state = SessionState {
+            in_transaction: session.transaction_status() != TransactionStatus::Idle,
+            catalog: self.config.catalog.clone(),
+        };
+        let mut decisions: Vec<(&Classification, Decision)> = Vec::with_capacity(statements.len());
+        for c in &statements {
+            let d = evaluate(policy, c, &state);
+            state.advance(c);
+            decisions.push((c, d));
+        }
+
+        for (c, d) in &decisions {
+            for hit in &d.honeypots {
+                let what = match hit {
+                    HoneypotHit::Table(t) => json!({"honeypot_table": t.to_string()}),
+                    HoneypotHit::Column(col) => json!({"honeypot_column": col}),
+                };
+                let mut fields = statement_fields(c);
+                merge(&mut fields, what);
+                self.emit(SqlEventType::HoneypotAccessed, session, fields);
+            }
+        }
+
+        let blocked: Vec<&(&Classification, Decision)> =
+            decisions.iter().filter(|(_, d)| d.is_blocked()).collect();
+        if let Some((_, first)) = blocked.first() {
+            let mut message = first.error_message();
+            if statements.len() > 1 {
+                message.push_str(" (the whole query string was refused; nothing in it ran)");
+            }
+            for (c, d) in &decisions {
+                let mut fields = statement_fields(c);
+                merge(&mut fields, json!({"violations": d.violations, "blocked": d.is_blocked()}));
+                self.emit(SqlEventType::SqlBlocked, session, fields);
+            }
+            return Verdict::block(message);
+        }
+
+        // Only limits that block are enforced by running the statement under a check; a
+        // warning-level limit cannot be measured without one and is left to the events.
+        let blocking_checks = |d: &Decision| d.row_checks.iter().any(|r| r.severity.blocks());
+        let with_row_checks = decisions.iter().filter(|(_, d)| blocking_checks(d)).count();
+        if with_row_checks > 0 && statements.len() > 1 {
+            let message = "statement blocked by policy: a statement with a row limit must be sent \
+                           on its own, so its effect can be checked and undone (row_limits)";
+            for (c, _) in &decisions {
+                self.emit(SqlEventType::SqlBlocked, session, {
+                    let mut f = statement_fields(c);
+                    merge(&mut f, json!({"violations": [{"rule": "row_limits", "message": message}]}));
+                    f
+                });
+            }
+            return Verdict::block(message);
+        }
+
+        for (c, d) in &decisions {
+            let kind = if d.action == PolicyAction::Flag {
+                SqlEventType::SqlFlagged
+            } else {
+                SqlEventType::SqlAllowed
+            };
+            if observing {
+                let mut fields = statement_fields(c);
+                merge(&mut fields, json!({"violations": d.violations}));
+                self.emit(kind, session, fields);
+            }
+        }
+
+        let Some((_, d)) = decisions.into_iter().next() else {
+            return Verdict::Forward;
+        };
+        let checks: Vec<_> = d.row_checks.iter().filter(|r| r.severity.blocks()).collect();
+        let Some(max) = checks.iter().map(|r| r.max_rows).min() else {
+            return Verdict::Forward;
+        };
+        let rules: Vec<String> = checks.iter().map(|r| r.rule.clone()).collect();
+        let message = format!(
+            "statement blocked by policy: it would affect {{rows}} rows, more than the {{max_rows}} allowed ({}); it was rolled back and nothing changed",
+            rules.join(", ")
+        );
+        Verdict::row_check(max, message)
+    }
+}
+
+fn merge(into: &mut serde_json::Value, extra: serde_json::Value) {
+    if let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (into, extra) {
+        a.extend(b);
+    }
+}
+
+impl Interceptor for GuardSession {
+    async fn on_query(&self, sql: &str, session: &SessionInfo) -> Verdict {
+        self.judge(sql, session)
+    }
+
+    async fn on_parse(&self, _name: &str, sql: &str, session: &SessionInfo) -> Verdict {
+        self.judge(sql, session)
+    }
+
+    async fn on_function_call(&self, oid: u32, session: &SessionInfo) -> Verdict {
+        let sql = format!("function call {oid}");
+        match &self.config.policy {
+            // A FunctionCall runs a function by OID with no SQL text to inspect: under a
+            // policy it is refused (fail closed), as an unparsable statement would be.
+            Some(_) => {
+                let message = "statement blocked by policy: FunctionCall messages cannot be \
+                               inspected (use SELECT fn(...) instead)";
+                self.emit(
+                    SqlEventType::SqlBlocked,
+                    session,
+                    json!({"sql": sql, "statement_type": "FUNCTION_CALL", "violations": [{"rule": "function_call", "message": message}]}),
+                );
+                Verdict::reject(sqlstate::INSUFFICIENT_PRIVILEGE, message)
+            }
+            None => Verdict::Forward,
+        }
+    }
+
+    async fn on_backend(&self, event: &BackendEvent<'_>, session: &SessionInfo) {
+        if self.config.events.is_none() {
+            return;
+        }
+        match event {
+            BackendEvent::Completed { statement, command, elapsed } => self.emit(
+                SqlEventType::SqlResult,
+                session,
+                json!({
+                    "sql": sql_text(*statement),
+                    "tag": command.tag_text(),
+                    "rows": command.rows(),
+                    "latency_ms": elapsed.map(|d| d.as_secs_f64() * 1000.0),
+                }),
+            ),
+            BackendEvent::Failed { statement, error, rejected: false, elapsed } => self.emit(
+                SqlEventType::SqlError,
+                session,
+                json!({
+                    "sql": sql_text(*statement),
+                    "sqlstate": error.sqlstate(),
+                    "message": error.message(),
+                    "latency_ms": elapsed.map(|d| d.as_secs_f64() * 1000.0),
+                }),
+            ),
+            BackendEvent::RowChecked { statement, rows, max_rows, outcome, elapsed } => {
+                let kind = if outcome.undone() {
+                    SqlEventType::SqlBlocked
+                } else {
+                    SqlEventType::SqlResult
+                };
+                self.emit(
+                    kind,
+                    session,
+                    json!({
+                        "sql": sql_text(*statement),
+                        "rows": rows,
+                        "max_rows": max_rows,
+                        "row_check": outcome,
+                        "rolled_back": outcome.undone(),
+                        "latency_ms": elapsed.map(|d| d.as_secs_f64() * 1000.0),
+                    }),
+                );
+            }
+            _ => {}
+        }
+    }
+}
