@@ -1,6 +1,7 @@
 //! The PostgreSQL proxy: protocol v3 framing ([`codec`], [`frame`], one file per message
 //! under [`messages`]), sessions that relay bytes untouched except where an [`Interceptor`]
-//! rejects a statement, cancel routing, and the listener ([`PgProxy`]).
+//! intervenes (rejects, row-checks, delays or blackholes a statement), cancel routing, and the
+//! listener ([`PgProxy`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), shakedown_proxy::pg::ProxyError> {
@@ -17,10 +18,12 @@
 //! ```
 
 pub mod cancel;
+pub mod chaos;
 pub mod codec;
 pub mod error;
 pub mod events;
 pub mod frame;
+pub mod guard;
 pub mod interceptor;
 pub mod messages;
 pub mod server;
@@ -34,7 +37,8 @@ pub use error::{FrameError, MessageError, ProtocolError, ProxyError, SessionErro
 pub use events::{EndReason, EventSink, Protocol, ProxyEvent, StatementAction};
 pub use frame::{Frame, StartupFrame};
 pub use interceptor::{
-    BackendEvent, Interceptor, InterceptorFactory, PassThrough, Rejection, Verdict,
+    BackendEvent, Interceptor, InterceptorFactory, MAX_BLACKHOLE, PassThrough, Rejection,
+    RowCheckOutcome, Verdict,
 };
 pub use messages::TransactionStatus;
 pub use server::{PgProxy, PgProxyConfig};

@@ -83,6 +83,9 @@ fn decode_everything(body: Bytes) {
         .map(|e| (e.sqlstate().is_some(), e.message().is_some()));
     let _ = Execute::decode_body(body.clone());
     let _ = Flush::decode_body(body.clone());
+    let _ = FunctionCall::decode_body(body.clone());
+    let _ = FunctionCall::oid(body.clone());
+    let _ = FunctionCallResponse::decode_body(body.clone());
     let _ = NegotiateProtocolVersion::decode_body(body.clone());
     let _ = NoData::decode_body(body.clone());
     let _ = NoticeResponse::decode_body(body.clone());
@@ -142,11 +145,17 @@ proptest! {
         round_trip(Parse { name: a.clone(), sql: b.clone(), param_types: types }, Direction::Frontend);
         round_trip(Bind {
             portal: a.clone(), statement: b.clone(),
-            param_formats: formats, params, result_formats: results,
+            param_formats: formats, params, result_formats: results.clone(),
         }, Direction::Frontend);
         round_trip(Describe { target: t, name: a.clone() }, Direction::Frontend);
         round_trip(Close { target: t, name: b.clone() }, Direction::Frontend);
         round_trip(Execute { portal: a.clone(), max_rows: rows }, Direction::Frontend);
+        let call = FunctionCall {
+            oid: rows as u32, arg_formats: results.clone(), args: vec![Some(data.clone()), None],
+            result_format: rows as i16,
+        };
+        prop_assert_eq!(FunctionCall::oid(call.to_frame().body())?, rows as u32);
+        round_trip(call, Direction::Frontend);
         round_trip(CopyData { data: data.clone() }, Direction::Frontend);
         round_trip(CopyFail { message: b }, Direction::Frontend);
         round_trip(PasswordMessage { body: data }, Direction::Frontend);
@@ -202,6 +211,8 @@ proptest! {
             type_size: field.3, type_modifier: field.4, format: field.5,
         }] }, Direction::Backend);
         round_trip(DataRow { values }, Direction::Backend);
+        round_trip(FunctionCallResponse { value: Some(data.clone()) }, Direction::Backend);
+        round_trip(FunctionCallResponse { value: None }, Direction::Backend);
         round_trip(CommandComplete { tag: a.clone() }, Direction::Backend);
         round_trip(ErrorResponse { fields: f.clone() }, Direction::Backend);
         round_trip(NoticeResponse { fields: f }, Direction::Backend);

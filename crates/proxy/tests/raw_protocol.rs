@@ -1,16 +1,22 @@
 //! Byte-level behaviour of rejections: message order in pipelined batches, the exact
-//! ReadyForQuery status after a rejection in and out of a transaction, error-until-Sync, and
-//! named statements that stay refused until closed.
+//! ReadyForQuery status after a rejection in and out of a transaction, error-until-Sync,
+//! named statements that stay refused until closed, and FunctionCall messages decided by
+//! the interceptor.
 
 #[path = "support/proxy.rs"]
 mod support;
 
+use std::sync::{Arc, Mutex};
+
 use anyhow::Result;
 use bytes::Bytes;
 use shakedown_proxy::pg::messages::{
-    Bind, Close, Describe, ErrorResponse, Execute, Message, Parse, Query, Sync, Target,
+    Bind, Close, DataRow, Describe, ErrorResponse, Execute, FunctionCall, FunctionCallResponse,
+    Message, Parse, Query, Sync, Target,
 };
-use shakedown_proxy::pg::{SessionInfo, TransactionStatus};
+use shakedown_proxy::pg::{
+    Interceptor, ProxyEvent, SessionInfo, StatementAction, TransactionStatus, Verdict,
+};
 use support::{BLOCK_MESSAGE, BlockForbidden, Harness, RawClient, sqlstates, status, tags};
 
 async fn harness() -> Result<Harness> {
@@ -179,5 +185,97 @@ async fn extended_protocol_rejections_are_ordered_and_error_until_sync() -> Resu
     assert_eq!(status(&frames), TransactionStatus::Failed);
     c.send(&[q("ROLLBACK")]).await?;
     assert_eq!(status(&c.until_ready().await?), TransactionStatus::Idle);
+    Ok(())
+}
+
+/// Lets FunctionCall run only the function whose OID is in `allowed` (set once the test has
+/// looked it up), and records every OID it was asked about.
+#[derive(Debug, Clone, Default)]
+struct AllowOneFunction {
+    allowed: Arc<Mutex<Option<u32>>>,
+    asked: Arc<Mutex<Vec<u32>>>,
+}
+
+impl Interceptor for AllowOneFunction {
+    async fn on_function_call(&self, oid: u32, _session: &SessionInfo) -> Verdict {
+        self.asked.lock().unwrap().push(oid);
+        if *self.allowed.lock().unwrap() == Some(oid) {
+            Verdict::Forward
+        } else {
+            Verdict::block(format!("function call of oid {oid} blocked by test policy"))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_calls_are_decided_by_the_interceptor() -> Result<()> {
+    let interceptor = AllowOneFunction::default();
+    let i = interceptor.clone();
+    let mut h = Harness::start(move |_: &SessionInfo| i.clone()).await?;
+    let mut c = RawClient::connect_trust(h.port(), &h.pg).await?;
+    c.send(&[q("SELECT 'md5(text)'::regprocedure::oid::int8, \
+                'pg_cancel_backend(int)'::regprocedure::oid::int8")])
+        .await?;
+    let frames = c.until_ready().await?;
+    let row = DataRow::decode(&frames[1])?;
+    let oid = |i: usize| -> u32 {
+        std::str::from_utf8(row.values[i].as_ref().unwrap())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (md5, cancel) = (oid(0), oid(1));
+    *interceptor.allowed.lock().unwrap() = Some(md5);
+
+    // The allowed function runs: FunctionCallResponse, ReadyForQuery.
+    let call = |oid: u32, arg: &str| {
+        FunctionCall::new(oid, vec![Some(Bytes::copy_from_slice(arg.as_bytes()))]).to_frame()
+    };
+    c.send(&[call(md5, "abc")]).await?;
+    let frames = c.until_ready().await?;
+    assert_eq!(tags(&frames), "VZ");
+    assert_eq!(
+        FunctionCallResponse::decode(&frames[0])?.value.as_deref(),
+        Some(&b"900150983cd24fb0d6963f7d28e17f72"[..])
+    );
+
+    // A blocked one never reaches the server: 42501, then the session goes on ('I').
+    c.send(&[call(cancel, "1")]).await?;
+    let frames = c.until_ready().await?;
+    assert_eq!(tags(&frames), "EZ");
+    let e = ErrorResponse::decode(&frames[0])?;
+    assert_eq!(e.sqlstate().as_deref(), Some("42501"));
+    assert_eq!(
+        e.message().as_deref(),
+        Some(format!("function call of oid {cancel} blocked by test policy").as_str())
+    );
+    assert_eq!(status(&frames), TransactionStatus::Idle);
+
+    // Inside a block it fails the block like any error, and pipelined neighbours are
+    // answered in order.
+    c.send(&[q("BEGIN"), call(cancel, "1"), q("SELECT 1")])
+        .await?;
+    assert_eq!(
+        status(&c.until_ready().await?),
+        TransactionStatus::InTransaction
+    );
+    let frames = c.until_ready().await?;
+    assert_eq!(sqlstates(&frames), ["42501"]);
+    assert_eq!(status(&frames), TransactionStatus::Failed);
+    assert_eq!(sqlstates(&c.until_ready().await?), ["25P02"]);
+    c.send(&[q("ROLLBACK"), call(md5, "xyz")]).await?;
+    assert_eq!(status(&c.until_ready().await?), TransactionStatus::Idle);
+    assert_eq!(tags(&c.until_ready().await?), "VZ");
+
+    assert_eq!(
+        *interceptor.asked.lock().unwrap(),
+        [md5, cancel, cancel, md5]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(h.drain_events().iter().any(|e| matches!(
+        e,
+        ProxyEvent::Statement { action: StatementAction::Rejected { sqlstate, .. }, sql, .. }
+            if sqlstate == "42501" && sql.contains(&cancel.to_string())
+    )));
     Ok(())
 }

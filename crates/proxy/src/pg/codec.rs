@@ -23,6 +23,8 @@ pub struct FrameLimits {
     /// Largest message of any kind, tag excluded (PostgreSQL's own ceiling is 1 GiB).
     pub max_message: usize,
     /// Largest Query or Parse message: the statement cap, applied before anything parses SQL.
+    /// A larger one (up to `max_message`) fails alone with 54000 while its bytes are skipped
+    /// unread, and the session goes on; beyond `max_message` the session is closed.
     pub max_statement: usize,
     /// Largest startup-phase packet (PostgreSQL's `MAX_STARTUP_PACKET_LENGTH` is 10000).
     pub max_startup: usize,

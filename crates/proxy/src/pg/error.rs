@@ -18,7 +18,8 @@ pub enum Side {
 }
 
 /// The length header of a message is unacceptable; the stream cannot be resynchronised, so
-/// the session that sent it is closed.
+/// the session that sent it is closed (except for a statement over the statement cap, see
+/// [`FrameError::StatementTooLarge`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// A length below the 4 bytes of the length field itself.
@@ -28,6 +29,7 @@ pub enum FrameError {
     #[error("message '{}' declares {len} bytes, above the limit of {max}", char::from(*tag))]
     TooLarge { tag: u8, len: usize, max: usize },
     /// A Query or Parse longer than the statement limit (checked before anything parses it).
+    /// Sessions skip such a statement and fail it alone when it fits `max_message`.
     #[error("a statement of {len} bytes exceeds the statement limit of {max} bytes")]
     StatementTooLarge { len: usize, max: usize },
     /// A startup-phase packet shorter than its length and code.
@@ -116,6 +118,9 @@ pub enum SessionError {
     /// The client kept negotiating encryption instead of starting up.
     #[error("client sent {count} encryption negotiations without a startup message")]
     TooManyNegotiations { count: usize },
+    /// The two directions of a session lost track of each other (a proxy bug).
+    #[error("internal error in the shakedown proxy: {0}")]
+    Internal(&'static str),
 }
 
 impl SessionError {
@@ -133,6 +138,7 @@ impl SessionError {
             | Self::ConnectTimeout { .. }
             | Self::UpstreamProtocol(_)
             | Self::UpstreamTruncated { .. } => Side::Upstream,
+            Self::Internal(_) => Side::Internal,
         }
     }
 }

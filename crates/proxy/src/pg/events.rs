@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::error::Side;
+use super::interceptor::RowCheckOutcome;
 
 /// Which protocol carried a statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -22,6 +23,8 @@ pub enum Protocol {
     Simple,
     /// A Parse message.
     Extended,
+    /// A FunctionCall message (`sql` is `function <oid>`).
+    FunctionCall,
 }
 
 /// What the proxy did with a statement.
@@ -34,6 +37,10 @@ pub enum StatementAction {
     Rejected { sqlstate: String, message: String },
     /// The session was cut.
     Disconnected,
+    /// Forwarded under a row check (the result comes as [`ProxyEvent::RowChecked`]).
+    RowChecked { max_rows: u64 },
+    /// The session was blackholed at this statement.
+    Blackholed { duration: Option<Duration> },
 }
 
 /// How a session ended.
@@ -48,6 +55,9 @@ pub enum EndReason {
     AuthFailed { sqlstate: String, message: String },
     /// The interceptor asked for a disconnect.
     Disconnected,
+    /// The interceptor blackholed the session; it ended when the blackhole's time was up or,
+    /// with `client_closed`, when the client gave up first.
+    Blackholed { client_closed: bool },
     /// The proxy is shutting down.
     Shutdown,
     /// An error; `side` says whose fault.
@@ -90,6 +100,17 @@ pub enum ProxyEvent {
         sql: Option<Arc<str>>,
         tag: String,
         rows: Option<u64>,
+        elapsed: Option<Duration>,
+    },
+    /// A row-checked statement's count is known (see `Verdict::RowCheck`). An undone
+    /// statement (`outcome.undone()`) is also reported as `Failed` with `rejected: true`:
+    /// together they make a `sql_blocked` with the rows it would have affected.
+    RowChecked {
+        session: u64,
+        sql: Option<Arc<str>>,
+        rows: Option<u64>,
+        max_rows: u64,
+        outcome: RowCheckOutcome,
         elapsed: Option<Duration>,
     },
     /// A statement failed (server error or the proxy's rejection).

@@ -24,6 +24,8 @@ use super::sqlstate;
 
 /// How long `accept` errors (e.g. out of file descriptors) pause the loop.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Default [`PgProxyConfig::max_holdback`]: 8 MiB.
+pub const DEFAULT_MAX_HOLDBACK: usize = 8 << 20;
 
 /// Proxy settings.
 #[derive(Debug, Clone)]
@@ -40,6 +42,10 @@ pub struct PgProxyConfig {
     pub startup_timeout: Duration,
     /// Sessions served at once; further clients get FATAL 53300.
     pub max_sessions: usize,
+    /// Bytes of a row-checked statement's results held back at most while its row count is
+    /// unknown (per session); a statement with larger results fails closed (undone and
+    /// refused). See [`Verdict::RowCheck`](super::Verdict::RowCheck).
+    pub max_holdback: usize,
     /// Where observations go, if anywhere.
     pub events: Option<mpsc::Sender<ProxyEvent>>,
     /// An outside halt: cancelling it stops the proxy like [`PgProxy::shutdown`].
@@ -56,6 +62,7 @@ impl PgProxyConfig {
             connect_timeout: Duration::from_secs(5),
             startup_timeout: Duration::from_secs(60),
             max_sessions: 1024,
+            max_holdback: DEFAULT_MAX_HOLDBACK,
             events: None,
             halt: None,
         }
@@ -76,6 +83,12 @@ impl PgProxyConfig {
     /// Use these size limits.
     pub fn with_limits(mut self, limits: FrameLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Hold back at most `bytes` of a row-checked statement's results.
+    pub fn with_max_holdback(mut self, bytes: usize) -> Self {
+        self.max_holdback = bytes;
         self
     }
 }
@@ -133,6 +146,7 @@ impl PgProxy {
             limits: config.limits,
             connect_timeout: config.connect_timeout,
             startup_timeout: config.startup_timeout,
+            max_holdback: config.max_holdback,
             registry: Arc::clone(&registry),
             events: config.events.map(EventSink::new).unwrap_or_default(),
             factory,

@@ -1,15 +1,18 @@
 //! One proxied client connection, from the first byte to the last: startup negotiation,
 //! upstream connect, authentication relay, then the two relay directions running
 //! concurrently (a blocked write one way never stops the other way, so a client pipelining a
-//! large batch while the server streams a large result cannot deadlock the pair).
+//! large batch while the server streams a large result cannot deadlock the pair), and — when
+//! the interceptor asks — a blackhole at the end.
 
 mod auth;
 mod backend;
+mod blackhole;
 mod cancel;
 mod exchange;
 mod frontend;
 mod handshake;
 mod reject;
+mod rowcheck;
 mod statements;
 
 use std::net::SocketAddr;
@@ -26,6 +29,7 @@ use self::auth::AuthOutcome;
 use self::exchange::Exchange;
 use self::handshake::Opening;
 use self::reject::Markers;
+use self::rowcheck::Wrapper;
 use super::cancel::CancelRegistry;
 use super::codec::FrameLimits;
 use super::error::{FrameError, ProtocolError, SessionError};
@@ -42,6 +46,7 @@ pub(crate) struct Shared<F> {
     pub(crate) limits: FrameLimits,
     pub(crate) connect_timeout: Duration,
     pub(crate) startup_timeout: Duration,
+    pub(crate) max_holdback: usize,
     pub(crate) registry: Arc<CancelRegistry>,
     pub(crate) events: EventSink,
     pub(crate) factory: F,
@@ -54,8 +59,11 @@ pub(crate) struct Ctx<'a, I> {
     pub(crate) interceptor: &'a I,
     pub(crate) exchange: &'a Exchange,
     pub(crate) markers: &'a Markers,
+    pub(crate) wrapper: &'a Wrapper,
     pub(crate) events: &'a EventSink,
     pub(crate) limits: FrameLimits,
+    /// Bytes of a row-checked statement's results held back at most.
+    pub(crate) max_holdback: usize,
 }
 
 /// Serve one accepted connection to completion. Never panics on bad input; every failure
@@ -168,14 +176,18 @@ async fn run<F: InterceptorFactory>(
         })
         .await;
     let exchange = Exchange::default();
-    let markers = Markers::new(rand::random());
+    let nonce = rand::random();
+    let markers = Markers::new(nonce);
+    let wrapper = Wrapper::new(nonce);
     let ctx = Ctx {
         info,
         interceptor,
         exchange: &exchange,
         markers: &markers,
+        wrapper: &wrapper,
         events: &shared.events,
         limits: shared.limits,
+        max_holdback: shared.max_holdback,
     };
     relay(&ctx, client, cbuf, server, sbuf, &shared.token).await
 }
@@ -223,6 +235,21 @@ async fn relay<I: Interceptor>(
     let (reason, farewell) = match outcome {
         Outcome::Client(Ok(frontend::Stop::Closed)) => (EndReason::ClientClosed, None),
         Outcome::Client(Ok(frontend::Stop::Disconnect)) => (EndReason::Disconnected, None),
+        Outcome::Client(Ok(frontend::Stop::Blackhole(duration))) => {
+            tracing::debug!(session = ctx.info.id(), ?duration, "session blackholed");
+            // The upstream halves stay open (and unread) until the blackhole ends.
+            let reason = match blackhole::hold(&mut cr, duration, token).await {
+                blackhole::Ended::Elapsed => EndReason::Blackholed {
+                    client_closed: false,
+                },
+                blackhole::Ended::ClientClosed => EndReason::Blackholed {
+                    client_closed: true,
+                },
+                blackhole::Ended::Shutdown => EndReason::Shutdown,
+            };
+            drop((sr, sw));
+            (reason, None)
+        }
         Outcome::Server(Ok(())) => (EndReason::ServerClosed, None),
         Outcome::Shutdown => (
             EndReason::Shutdown,

@@ -2,25 +2,32 @@
 //! at (CopyData, Terminate…) are forwarded as one zero-copy slice. Statements go to the
 //! interceptor; a rejected message is replaced by its failing substitute (see `reject`), and
 //! after a substitute in an extended batch every message up to Sync is discarded, because the
-//! server will skip them anyway (error-until-Sync).
+//! server will skip them anyway (error-until-Sync). Row-checked statements are run by
+//! `checked`; a Query or Parse over the statement cap is skipped by `oversize` and fails
+//! alone.
+
+mod checked;
+mod oversize;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use self::oversize::Oversize;
 use super::Ctx;
 use super::exchange::Pending;
+use super::rowcheck::CheckSpec;
 use super::statements::{Prepared, Statements};
 use crate::pg::codec::{Direction, peek_frame};
-use crate::pg::error::{MessageError, SessionError};
+use crate::pg::error::{FrameError, MessageError, SessionError};
 use crate::pg::events::{Protocol, ProxyEvent, StatementAction};
 use crate::pg::frame::Frame;
-use crate::pg::interceptor::{Interceptor, Verdict};
+use crate::pg::interceptor::{Interceptor, Rejection, Verdict};
 use crate::pg::messages::tags::frontend as tag;
 use crate::pg::messages::{
-    Bind, Close, Describe, Execute, Message, Parse, Query, TransactionStatus,
+    Bind, Close, Describe, Execute, FunctionCall, Message, Parse, Query, TransactionStatus,
 };
 
 /// Read at least this much at a time.
@@ -36,6 +43,8 @@ pub(crate) enum Stop {
     Closed,
     /// The interceptor asked to cut the session.
     Disconnect,
+    /// The interceptor asked to blackhole the session for this long.
+    Blackhole(Option<Duration>),
 }
 
 /// What to do with one inspected frame.
@@ -43,6 +52,21 @@ enum Step {
     Forward(Frame),
     Drop,
     Disconnect,
+    Blackhole(Option<Duration>),
+    /// A simple Query under a row check.
+    CheckQuery {
+        frame: Frame,
+        sql: Arc<str>,
+        spec: Arc<CheckSpec>,
+    },
+    /// An Execute of a row-checked portal.
+    CheckExecute {
+        frame: Frame,
+        sql: Arc<str>,
+        spec: Arc<CheckSpec>,
+    },
+    /// The Sync of a batch that runs inside the proxy's own block.
+    FixupSync(Frame),
 }
 
 fn bad(e: MessageError) -> SessionError {
@@ -55,6 +79,15 @@ struct Frontend {
     statements: Statements,
     /// A substitute went out in this batch; the server skips everything until Sync.
     discarding: bool,
+    /// Extended-protocol messages were forwarded since the last Sync (the server is inside a
+    /// batch), and how many of them the server has yet to answer before the next barrier.
+    batch_open: bool,
+    batch_sent: u64,
+    /// A row check turned the batch's implicit transaction into the proxy's own block, to be
+    /// committed at the client's Sync.
+    converted: bool,
+    /// An oversized Query or Parse whose bytes are being skipped.
+    oversize: Option<Oversize>,
 }
 
 /// Relay the client's messages to the server until the client closes or fails.
@@ -73,35 +106,77 @@ where
     let mut out: Vec<Bytes> = Vec::with_capacity(4);
     loop {
         let mut run = 0;
-        while let Some(total) = peek_frame(&buf[run..], Direction::Frontend, &ctx.limits)
-            .map_err(|e| SessionError::ClientProtocol(e.into()))?
-        {
-            let t = buf[run];
-            if !state.discarding && !inspected(t) {
-                run += total;
-                continue;
-            }
-            if run > 0 {
-                out.push(buf.split_to(run).freeze());
-                run = 0;
-            }
-            let frame = Frame::from_raw(buf.split_to(total).freeze());
-            tracing::trace!(session = ctx.info.id(), ?frame, "client message");
-            match state.handle(ctx, frame).await? {
-                Step::Forward(f) => out.push(f.into_bytes()),
+        loop {
+            let step = if let Some(over) = &mut state.oversize {
+                if !over.consume(buf) {
+                    break;
+                }
+                let over = state.oversize.take();
+                match over {
+                    Some(over) => state.oversized(ctx, over).await,
+                    None => continue,
+                }
+            } else {
+                let total = match peek_frame(&buf[run..], Direction::Frontend, &ctx.limits) {
+                    Ok(Some(total)) => total,
+                    Ok(None) => break,
+                    // Over the statement cap but within the message cap: skip its bytes as
+                    // they arrive and fail that statement alone.
+                    Err(FrameError::StatementTooLarge { len, max })
+                        if len <= ctx.limits.max_message =>
+                    {
+                        if run > 0 {
+                            out.push(buf.split_to(run).freeze());
+                            run = 0;
+                        }
+                        state.oversize = Some(Oversize::new(buf[0], len, max));
+                        continue;
+                    }
+                    Err(e) => return Err(SessionError::ClientProtocol(e.into())),
+                };
+                let t = buf[run];
+                if !state.discarding && !inspected(t) {
+                    run += total;
+                    continue;
+                }
+                if run > 0 {
+                    out.push(buf.split_to(run).freeze());
+                    run = 0;
+                }
+                let frame = Frame::from_raw(buf.split_to(total).freeze());
+                tracing::trace!(session = ctx.info.id(), ?frame, "client message");
+                state.handle(ctx, frame).await?
+            };
+            match step {
+                Step::Forward(f) => {
+                    state.sent(f.tag());
+                    out.push(f.into_bytes());
+                }
                 Step::Drop => {}
                 Step::Disconnect => return Ok(Stop::Disconnect),
+                Step::Blackhole(d) => {
+                    // What came before the blackholed statement still goes through.
+                    flush(&mut out, server).await?;
+                    return Ok(Stop::Blackhole(d));
+                }
+                Step::CheckQuery { frame, sql, spec } => {
+                    flush(&mut out, server).await?;
+                    state.check_query(ctx, frame, sql, spec, server).await?;
+                }
+                Step::CheckExecute { frame, sql, spec } => {
+                    flush(&mut out, server).await?;
+                    state.check_execute(ctx, frame, sql, spec, server).await?;
+                }
+                Step::FixupSync(frame) => {
+                    flush(&mut out, server).await?;
+                    state.fixup_sync(ctx, frame, server).await?;
+                }
             }
         }
         if run > 0 {
             out.push(buf.split_to(run).freeze());
         }
-        for chunk in out.drain(..) {
-            server
-                .write_all(&chunk)
-                .await
-                .map_err(SessionError::UpstreamIo)?;
-        }
+        flush(&mut out, server).await?;
         reserve_for_next(buf);
         if client.read_buf(buf).await.map_err(SessionError::ClientIo)? == 0 {
             return match buf.len() {
@@ -110,6 +185,20 @@ where
             };
         }
     }
+}
+
+/// Write what is queued for the server.
+async fn flush<W: AsyncWrite + Unpin>(
+    out: &mut Vec<Bytes>,
+    server: &mut W,
+) -> Result<(), SessionError> {
+    for chunk in out.drain(..) {
+        server
+            .write_all(&chunk)
+            .await
+            .map_err(SessionError::UpstreamIo)?;
+    }
+    Ok(())
 }
 
 /// Make room for the rest of a large declared message in one step (up to a bound) instead of
@@ -141,6 +230,22 @@ fn inspected(t: u8) -> bool {
 }
 
 impl Frontend {
+    /// Track batches: extended messages open one (each answered once), Sync closes it, and so
+    /// does a Query or FunctionCall (the server ends the implicit transaction there).
+    fn sent(&mut self, t: u8) {
+        match t {
+            tag::PARSE | tag::BIND | tag::DESCRIBE | tag::EXECUTE | tag::CLOSE => {
+                self.batch_open = true;
+                self.batch_sent += 1;
+            }
+            tag::SYNC | tag::QUERY | tag::FUNCTION_CALL => {
+                self.batch_open = false;
+                self.batch_sent = 0;
+            }
+            _ => {}
+        }
+    }
+
     async fn handle<I: Interceptor>(
         &mut self,
         ctx: &Ctx<'_, I>,
@@ -156,9 +261,15 @@ impl Frontend {
             tag::BIND => {
                 let (portal, statement) = Bind::names(frame.body()).map_err(bad)?;
                 match self.statements.bound(portal.clone(), &statement) {
-                    Some(Prepared::Rejected(r)) => {
-                        self.discarding = true;
-                        Step::Forward(ctx.markers.bind(portal, ctx.exchange.register(r)))
+                    (Some(Prepared::Rejected(r)), _) => self.substitute_bind(ctx, portal, r),
+                    (Some(Prepared::Checked(_, spec)), false) => {
+                        let r = spec.rejection.for_rows(
+                            None,
+                            spec.max_rows,
+                            "the proxy tracks too many portals to check this one, so it was \
+                             refused",
+                        );
+                        self.substitute_bind(ctx, portal, r)
                     }
                     _ => Step::Forward(frame),
                 }
@@ -182,6 +293,11 @@ impl Frontend {
                         self.discarding = true;
                         Step::Forward(ctx.markers.execute(id))
                     }
+                    Some(Prepared::Checked(sql, spec)) => Step::CheckExecute {
+                        frame,
+                        sql: Arc::clone(sql),
+                        spec: Arc::clone(spec),
+                    },
                     other => {
                         let sql = match other {
                             Some(Prepared::Allowed(sql)) => Some(Arc::clone(sql)),
@@ -202,25 +318,36 @@ impl Frontend {
             }
             tag::SYNC => {
                 self.discarding = false;
-                self.end_of_cycle(ctx);
-                Step::Forward(frame)
+                if self.converted {
+                    Step::FixupSync(frame)
+                } else {
+                    self.end_of_cycle(ctx, None);
+                    Step::Forward(frame)
+                }
             }
-            tag::FUNCTION_CALL => {
-                // Answered by FunctionCallResponse + ReadyForQuery; forwarded opaque.
-                self.end_of_cycle(ctx);
-                Step::Forward(frame)
-            }
+            tag::FUNCTION_CALL => self.function_call(ctx, frame).await?,
             _ => Step::Forward(frame),
         };
         Ok(step)
     }
 
-    fn end_of_cycle<I>(&mut self, ctx: &Ctx<'_, I>) {
+    fn substitute_bind<I>(&mut self, ctx: &Ctx<'_, I>, portal: Bytes, r: Rejection) -> Step {
+        self.discarding = true;
+        Step::Forward(ctx.markers.bind(portal, ctx.exchange.register(r)))
+    }
+
+    /// A message answered by ReadyForQuery; `sql` attributes its results when it is a query.
+    fn end_of_cycle<I>(&mut self, ctx: &Ctx<'_, I>, sql: Option<Arc<str>>) {
         if ctx.info.transaction_status() == TransactionStatus::Idle {
             self.statements.transaction_ended();
         }
-        ctx.exchange.push(Pending::Sync {
-            started: Instant::now(),
+        let started = Instant::now();
+        ctx.exchange.push(match sql {
+            Some(sql) => Pending::Query { sql, started },
+            None => Pending::Sync {
+                started,
+                fixup: None,
+            },
         });
     }
 
@@ -234,18 +361,37 @@ impl Frontend {
         let verdict = ctx.interceptor.on_query(&sql, ctx.info).await;
         ctx.statement_event(Protocol::Simple, None, &sql, &verdict)
             .await;
-        if ctx.info.transaction_status() == TransactionStatus::Idle {
-            self.statements.transaction_ended();
-        }
         let frame = match verdict {
             Verdict::Disconnect => return Ok(Step::Disconnect),
+            Verdict::Blackhole { duration } => return Ok(Step::Blackhole(duration)),
+            Verdict::RowCheck {
+                max_rows,
+                rejection,
+            } if !self.batch_open => {
+                let spec = Arc::new(CheckSpec {
+                    max_rows,
+                    rejection,
+                });
+                return Ok(Step::CheckQuery { frame, sql, spec });
+            }
+            Verdict::RowCheck {
+                max_rows,
+                rejection,
+            } => {
+                // The server is inside the client's unfinished batch, whose state a simple
+                // Query would disturb: refuse rather than run unchecked.
+                let r = rejection.for_rows(
+                    None,
+                    max_rows,
+                    "a row check cannot run inside an unfinished extended-protocol batch, so \
+                     the statement was refused",
+                );
+                ctx.markers.query(ctx.exchange.register(r))
+            }
             Verdict::Reject(r) => ctx.markers.query(ctx.exchange.register(r)),
             Verdict::Forward => frame,
         };
-        ctx.exchange.push(Pending::Query {
-            sql,
-            started: Instant::now(),
-        });
+        self.end_of_cycle(ctx, Some(sql));
         Ok(Step::Forward(frame))
     }
 
@@ -260,20 +406,95 @@ impl Frontend {
         let verdict = ctx.interceptor.on_parse(&name, &sql, ctx.info).await;
         ctx.statement_event(Protocol::Extended, Some(&name), &sql, &verdict)
             .await;
-        Ok(match verdict {
-            Verdict::Disconnect => Step::Disconnect,
-            Verdict::Reject(r) => {
-                self.statements
-                    .parsed(p.name.clone(), Prepared::Rejected(r.clone()));
-                self.discarding = true;
-                Step::Forward(ctx.markers.parse(ctx.exchange.register(r)))
-            }
+        let rejection = match verdict {
+            Verdict::Disconnect => return Ok(Step::Disconnect),
+            Verdict::Blackhole { duration } => return Ok(Step::Blackhole(duration)),
             Verdict::Forward => {
                 self.statements
                     .parsed(p.name.clone(), Prepared::Allowed(sql));
-                Step::Forward(frame)
+                return Ok(Step::Forward(frame));
             }
-        })
+            Verdict::RowCheck {
+                max_rows,
+                rejection,
+            } => {
+                let spec = Arc::new(CheckSpec {
+                    max_rows,
+                    rejection,
+                });
+                let checked = Prepared::Checked(sql, Arc::clone(&spec));
+                if self.statements.parsed(p.name.clone(), checked) {
+                    return Ok(Step::Forward(frame));
+                }
+                spec.rejection.for_rows(
+                    None,
+                    max_rows,
+                    "the proxy tracks too many statements to check this one, so it was refused",
+                )
+            }
+            Verdict::Reject(r) => r,
+        };
+        self.statements
+            .parsed(p.name.clone(), Prepared::Rejected(rejection.clone()));
+        self.discarding = true;
+        Ok(Step::Forward(
+            ctx.markers.parse(ctx.exchange.register(rejection)),
+        ))
+    }
+
+    /// FunctionCall runs a function by OID with no SQL to inspect; the interceptor decides on
+    /// the OID. A refusal goes out as a failing simple Query: like the call, it is answered
+    /// by an error and ReadyForQuery and fails the block the way the call would have.
+    async fn function_call<I: Interceptor>(
+        &mut self,
+        ctx: &Ctx<'_, I>,
+        frame: Frame,
+    ) -> Result<Step, SessionError> {
+        let oid = FunctionCall::oid(frame.body()).map_err(bad)?;
+        let label: Arc<str> = Arc::from(format!("function call (oid {oid})"));
+        let verdict = ctx.interceptor.on_function_call(oid, ctx.info).await;
+        ctx.statement_event(Protocol::FunctionCall, None, &label, &verdict)
+            .await;
+        let frame = match verdict {
+            Verdict::Disconnect => return Ok(Step::Disconnect),
+            Verdict::Blackhole { duration } => return Ok(Step::Blackhole(duration)),
+            Verdict::Forward => frame,
+            Verdict::Reject(r) | Verdict::RowCheck { rejection: r, .. } => {
+                ctx.markers.query(ctx.exchange.register(r))
+            }
+        };
+        self.end_of_cycle(ctx, Some(label));
+        Ok(Step::Forward(frame))
+    }
+
+    /// An oversized Query or Parse has been skipped: fail it alone, like a rejection.
+    async fn oversized<I: Interceptor>(&mut self, ctx: &Ctx<'_, I>, over: Oversize) -> Step {
+        if self.discarding {
+            return Step::Drop;
+        }
+        let rejection = over.rejection();
+        let label: Arc<str> = Arc::from(over.label());
+        let verdict = Verdict::Reject(rejection.clone());
+        if over.is_parse() {
+            let name = over.statement_name();
+            let shown = name
+                .as_ref()
+                .map(|n| String::from_utf8_lossy(n).into_owned());
+            ctx.statement_event(Protocol::Extended, shown.as_deref(), &label, &verdict)
+                .await;
+            if let Some(name) = name {
+                self.statements
+                    .parsed(name, Prepared::Rejected(rejection.clone()));
+            }
+            self.discarding = true;
+            Step::Forward(ctx.markers.parse(ctx.exchange.register(rejection)))
+        } else {
+            ctx.statement_event(Protocol::Simple, None, &label, &verdict)
+                .await;
+            let frame = ctx.markers.query(ctx.exchange.register(rejection));
+            self.end_of_cycle(ctx, Some(label));
+            Step::Forward(frame)
+        }
     }
 }
 
@@ -295,6 +516,12 @@ impl<I> Ctx<'_, I> {
                 message: r.message.clone(),
             },
             Verdict::Disconnect => StatementAction::Disconnected,
+            Verdict::RowCheck { max_rows, .. } => StatementAction::RowChecked {
+                max_rows: *max_rows,
+            },
+            Verdict::Blackhole { duration } => StatementAction::Blackholed {
+                duration: *duration,
+            },
         };
         self.events
             .emit(ProxyEvent::Statement {
