@@ -433,18 +433,27 @@ fn sigint_halts_the_campaign_mid_attack_and_stores_it_as_halted() {
     assert!(stderr.contains("halt requested"), "{stderr}");
     assert!(stderr.contains("halted_by_guardian"), "{stderr}");
 
-    let list = shakedown(dir.path()).args(["campaigns", "--json"]).assert().success();
+    let list = shakedown(dir.path())
+        .args(["campaigns", "--json"])
+        .assert()
+        .success();
     let list: Value = serde_json::from_slice(&list.get_output().stdout).unwrap();
     assert_eq!(list[0]["status"], "halted_by_guardian");
     let id = list[0]["campaign_id"].as_str().unwrap().to_string();
-    let show = shakedown(dir.path()).args(["campaign", "show", &id, "--report", "json"]).assert().success();
+    let show = shakedown(dir.path())
+        .args(["campaign", "show", &id, "--report", "json"])
+        .assert()
+        .success();
     let record: Value = serde_json::from_slice(&show.get_output().stdout).unwrap();
     let results = record["results"].as_array().unwrap();
     assert_eq!(results.len(), 1, "burst_traffic never started");
     assert_eq!(results[0]["pattern"], "slowloris");
     assert_eq!(results[0]["verdict"], "inconclusive");
     // Nothing is ranked from a halted campaign.
-    let ranks = shakedown(dir.path()).args(["resilience", "--json"]).assert().success();
+    let ranks = shakedown(dir.path())
+        .args(["resilience", "--json"])
+        .assert()
+        .success();
     let ranks: Value = serde_json::from_slice(&ranks.get_output().stdout).unwrap();
     assert!(ranks["rankings"].as_array().unwrap().is_empty());
     rt.block_on(weak.shutdown());

@@ -142,10 +142,19 @@ fn engine_settings_override_the_limits() {
     assert_eq!(l.recovery_window.as_secs(), 5);
     assert_eq!(l.slowloris_connections, 20);
     assert_eq!(l.burst_concurrency, Some(50));
-    assert_eq!(l.sql_sleep, Limits::default().sql_sleep, "unset fields keep their value");
+    assert_eq!(
+        l.sql_sleep,
+        Limits::default().sql_sleep,
+        "unset fields keep their value"
+    );
     let bad = load_system(
         "engine:\n  slowloris_conections: 2\ncomponents:\n  - id: a\n    kind: api_endpoint\n    target: http://127.0.0.1:1\n",
     )
     .unwrap_err();
-    assert!(bad.render("f").contains("f:2:3: error: unknown field `slowloris_conections`"), "{}", bad.render("f"));
+    assert!(
+        bad.render("f")
+            .contains("f:2:3: error: unknown field `slowloris_conections`"),
+        "{}",
+        bad.render("f")
+    );
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use shakedown_core::Event;
 use shakedown_pgtest::PgCluster;
 use shakedown_proxy::pg::PgProxy;
-use shakedown_proxy::pg::guard::{Guard, GuardConfig};
+use shakedown_proxy::pg::chaos::{ChaosOptions, ChaosRuntime};
+use shakedown_proxy::pg::guard::{Guard, GuardConfig, bridge_chaos_events};
+use shakedown_sql::chaos::load_chaos;
 use shakedown_sql::policy::load_policy;
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls};
@@ -43,7 +45,14 @@ async fn connect(url: &str) -> Client {
 }
 
 async fn setup(policy: &str) -> Setup {
-    let cluster = tokio::task::spawn_blocking(PgCluster::start).await.unwrap().expect("cluster");
+    setup_with_chaos(policy, None).await
+}
+
+async fn setup_with_chaos(policy: &str, chaos: Option<&str>) -> Setup {
+    let cluster = tokio::task::spawn_blocking(PgCluster::start)
+        .await
+        .unwrap()
+        .expect("cluster");
     let direct = connect(&cluster.url()).await;
     direct
         .batch_execute(
@@ -58,23 +67,47 @@ async fn setup(policy: &str) -> Setup {
         .unwrap();
     let (policy, _) = load_policy(policy).expect("test policy loads");
     let (tx, events) = mpsc::unbounded_channel();
+    let chaos = chaos.map(|text| {
+        let (script, _) = load_chaos(text).expect("test chaos script loads");
+        let (ctx, crx) = mpsc::channel(64);
+        bridge_chaos_events(crx, tx.clone());
+        let options = ChaosOptions::default()
+            .with_admin_url(cluster.url())
+            .with_events(ctx)
+            .with_seed(7);
+        Arc::new(ChaosRuntime::start(script, options).expect("chaos starts"))
+    });
     let guard = Guard::new(GuardConfig {
         policy: Some(Arc::new(policy)),
         catalog: None,
         events: Some(tx),
+        chaos,
     });
     let upstream = format!("127.0.0.1:{}", cluster.port()).parse().unwrap();
-    let proxy = PgProxy::bind("127.0.0.1:0".parse().unwrap(), upstream, guard).await.unwrap();
+    let proxy = PgProxy::bind("127.0.0.1:0".parse().unwrap(), upstream, guard)
+        .await
+        .unwrap();
     let via = connect(&cluster.url_via(proxy.local_addr().port())).await;
-    Setup { _cluster: cluster, proxy, direct, via, events }
+    Setup {
+        _cluster: cluster,
+        proxy,
+        direct,
+        via,
+        events,
+    }
 }
 
 async fn count(c: &Client, table: &str) -> i64 {
-    c.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0)
+    c.query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 fn sqlstate(e: &tokio_postgres::Error) -> String {
-    e.as_db_error().map(|d| d.code().code().to_string()).unwrap_or_else(|| e.to_string())
+    e.as_db_error()
+        .map(|d| d.code().code().to_string())
+        .unwrap_or_else(|| e.to_string())
 }
 
 fn drain(rx: &mut mpsc::UnboundedReceiver<Event>) -> Vec<Event> {
@@ -90,18 +123,36 @@ async fn bypass_attempts_are_blocked_and_nothing_is_lost() {
     let mut s = setup(POLICY).await;
     let attempts: &[(&str, &str)] = &[
         ("multi-statement string", "SELECT 1; DELETE FROM customers"),
-        ("comments and odd casing", "DeLeTe /* hide */ FROM -- comment\n Customers"),
-        ("quoted, schema-qualified", "DELETE FROM \"public\".\"customers\""),
-        ("DELETE inside a CTE", "WITH d AS (DELETE FROM customers RETURNING *) SELECT count(*) FROM d"),
+        (
+            "comments and odd casing",
+            "DeLeTe /* hide */ FROM -- comment\n Customers",
+        ),
+        (
+            "quoted, schema-qualified",
+            "DELETE FROM \"public\".\"customers\"",
+        ),
+        (
+            "DELETE inside a CTE",
+            "WITH d AS (DELETE FROM customers RETURNING *) SELECT count(*) FROM d",
+        ),
         ("UPDATE without WHERE", "UPDATE app.orders SET customer = 0"),
         ("DROP TABLE", "drop   table customers"),
-        ("honeypot read in a subquery", "SELECT name FROM customers WHERE id IN (SELECT 1 FROM _system_secrets)"),
+        (
+            "honeypot read in a subquery",
+            "SELECT name FROM customers WHERE id IN (SELECT 1 FROM _system_secrets)",
+        ),
     ];
     for (what, sql) in attempts {
         // Simple protocol.
         let err = s.via.simple_query(sql).await.expect_err(what);
         assert_eq!(sqlstate(&err), "42501", "{what} (simple): {err}");
-        assert!(err.as_db_error().unwrap().message().contains("blocked by policy"), "{what}");
+        assert!(
+            err.as_db_error()
+                .unwrap()
+                .message()
+                .contains("blocked by policy"),
+            "{what}"
+        );
         // Extended protocol (a single statement only: Parse takes one).
         if !sql.contains(';') {
             let err = s.via.execute(*sql, &[]).await.expect_err(what);
@@ -109,7 +160,14 @@ async fn bypass_attempts_are_blocked_and_nothing_is_lost() {
         }
     }
     // The session is still usable and nothing changed.
-    assert_eq!(s.via.query_one("SELECT 41 + 1", &[]).await.unwrap().get::<_, i32>(0), 42);
+    assert_eq!(
+        s.via
+            .query_one("SELECT 41 + 1", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        42
+    );
     assert_eq!(count(&s.direct, "customers").await, 50);
     assert_eq!(count(&s.direct, "app.orders").await, 20);
 
@@ -117,8 +175,14 @@ async fn bypass_attempts_are_blocked_and_nothing_is_lost() {
     let of = |t: &str| events.iter().filter(|e| e.event_type == t).count();
     assert!(of("sql_received") >= attempts.len() * 2 - 1);
     assert!(of("sql_blocked") >= attempts.len() * 2 - 1);
-    assert!(of("honeypot_accessed") >= 2, "simple + extended honeypot reads");
-    let honeypot = events.iter().find(|e| e.event_type == "honeypot_accessed").unwrap();
+    assert!(
+        of("honeypot_accessed") >= 2,
+        "simple + extended honeypot reads"
+    );
+    let honeypot = events
+        .iter()
+        .find(|e| e.event_type == "honeypot_accessed")
+        .unwrap();
     assert_eq!(honeypot.data["honeypot_table"], "_system_secrets");
     assert!(honeypot.data["session_id"].is_u64());
     s.proxy.shutdown().await;
@@ -128,20 +192,36 @@ async fn bypass_attempts_are_blocked_and_nothing_is_lost() {
 async fn a_max_rows_violation_leaves_every_row_in_place() {
     let mut s = setup(POLICY).await;
     // 45 rows > 10: rolled back, in both protocols, inside and outside a transaction.
-    let err = s.via.simple_query("DELETE FROM customers WHERE id > 5").await.expect_err("over");
+    let err = s
+        .via
+        .simple_query("DELETE FROM customers WHERE id > 5")
+        .await
+        .expect_err("over");
     assert_eq!(sqlstate(&err), "42501", "{err}");
     assert_eq!(count(&s.direct, "customers").await, 50);
-    let err = s.via.execute("DELETE FROM customers WHERE id > $1", &[&20i32]).await.expect_err("over");
+    let err = s
+        .via
+        .execute("DELETE FROM customers WHERE id > $1", &[&20i32])
+        .await
+        .expect_err("over");
     assert_eq!(sqlstate(&err), "42501", "{err}");
     assert_eq!(count(&s.direct, "customers").await, 50);
     s.via.batch_execute("BEGIN").await.unwrap();
-    let err = s.via.simple_query("DELETE FROM customers WHERE id > 1").await.expect_err("over");
+    let err = s
+        .via
+        .simple_query("DELETE FROM customers WHERE id > 1")
+        .await
+        .expect_err("over");
     assert_eq!(sqlstate(&err), "42501");
     s.via.batch_execute("COMMIT").await.unwrap();
     assert_eq!(count(&s.direct, "customers").await, 50);
 
     // Within the limit: it runs and commits.
-    let n = s.via.execute("DELETE FROM customers WHERE id <= $1", &[&3i32]).await.unwrap();
+    let n = s
+        .via
+        .execute("DELETE FROM customers WHERE id <= $1", &[&3i32])
+        .await
+        .unwrap();
     assert_eq!(n, 3);
     assert_eq!(count(&s.direct, "customers").await, 47);
 
@@ -153,7 +233,11 @@ async fn a_max_rows_violation_leaves_every_row_in_place() {
     assert_eq!(undone.len(), 3, "three statements rolled back");
     assert_eq!(undone[0].data["rows"], 45);
     assert_eq!(undone[0].data["max_rows"], 10);
-    assert!(events.iter().any(|e| e.event_type == "sql_result" && e.data["rows"] == 3));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "sql_result" && e.data["rows"] == 3)
+    );
     s.proxy.shutdown().await;
 }
 
@@ -177,5 +261,80 @@ async fn the_shipped_policies_load_and_read_only_refuses_writes() {
         assert_eq!(sqlstate(&err), "42501", "{sql}: {err}");
     }
     assert_eq!(count(&s.direct, "customers").await, 50);
+    s.proxy.shutdown().await;
+}
+
+const CHAOS: &str = r#"
+name: guard-chaos
+triggers:
+  - name: lock_on_delete
+    trigger_type: event
+    event_condition: {event_type: SQL_RECEIVED, parsed_type: DELETE}
+    action: {type: lock_table, table: "{event.tables[0]}", duration_seconds: 2}
+    max_triggers: 1
+  - name: slow_orders
+    trigger_type: event
+    event_condition: {event_type: SQL_RECEIVED, parsed_type: SELECT, table_pattern: "app.orders"}
+    action: {type: add_latency, latency_ms: 400, duration_seconds: 3}
+    max_triggers: 1
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_fires_on_the_clients_real_statements() {
+    let mut s = setup_with_chaos(POLICY, Some(CHAOS)).await;
+    // The DELETE fires lock_table on its own table: the lock is visible from outside.
+    let delete = {
+        let via = connect(&s._cluster.url_via(s.proxy.local_addr().port())).await;
+        tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            let n = via
+                .execute("DELETE FROM customers WHERE id = $1", &[&1i32])
+                .await
+                .unwrap();
+            (n, t.elapsed())
+        })
+    };
+    let lock_query = "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+        WHERE l.relation = 'customers'::regclass AND l.mode = 'AccessExclusiveLock' \
+        AND a.application_name LIKE 'shakedown-chaos%'";
+    let mut seen = false;
+    for _ in 0..40 {
+        let n: i64 = s.direct.query_one(lock_query, &[]).await.unwrap().get(0);
+        if n > 0 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the chaos lock on customers was never observed");
+    let (n, _elapsed) = delete.await.unwrap();
+    assert_eq!(n, 1, "the DELETE still runs once the lock is released");
+    // Released after its duration.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let n: i64 = s.direct.query_one(lock_query, &[]).await.unwrap().get(0);
+    assert_eq!(n, 0, "lock released");
+
+    // add_latency fires on the SELECT from app.orders and delays it.
+    let t = std::time::Instant::now();
+    s.via.query("SELECT * FROM app.orders", &[]).await.unwrap();
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(380),
+        "{:?}",
+        t.elapsed()
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let events = drain(&mut s.events);
+    let triggered: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "chaos_triggered")
+        .collect();
+    assert_eq!(triggered.len(), 2, "{triggered:#?}");
+    assert_eq!(triggered[0].data["trigger"], "lock_on_delete");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "chaos_completed" && e.data["trigger"] == "lock_on_delete")
+    );
     s.proxy.shutdown().await;
 }

@@ -12,8 +12,13 @@ use shakedown_sql::policy::load_policy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psycopg_works_through_the_proxy() {
-    let cluster = tokio::task::spawn_blocking(PgCluster::start).await.unwrap().expect("cluster");
-    let (client, conn) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls).await.unwrap();
+    let cluster = tokio::task::spawn_blocking(PgCluster::start)
+        .await
+        .unwrap()
+        .expect("cluster");
+    let (client, conn) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     client
         .batch_execute(
@@ -23,13 +28,25 @@ async fn psycopg_works_through_the_proxy() {
         .await
         .unwrap();
     let (policy, _) = load_policy(include_str!("../../../policies/strict.yaml")).unwrap();
-    let guard = Guard::new(GuardConfig { policy: Some(Arc::new(policy)), ..GuardConfig::default() });
+    let guard = Guard::new(GuardConfig {
+        policy: Some(Arc::new(policy)),
+        ..GuardConfig::default()
+    });
     let upstream = format!("127.0.0.1:{}", cluster.port()).parse().unwrap();
-    let proxy = PgProxy::bind("127.0.0.1:0".parse().unwrap(), upstream, guard).await.unwrap();
+    let proxy = PgProxy::bind("127.0.0.1:0".parse().unwrap(), upstream, guard)
+        .await
+        .unwrap();
     let dsn = cluster.url_via(proxy.local_addr().port());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/psycopg_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/psycopg_client.py"
+    );
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3").arg(script).env("SHAKEDOWN_TEST_DSN", dsn).output().unwrap()
+        Command::new("python3")
+            .arg(script)
+            .env("SHAKEDOWN_TEST_DSN", dsn)
+            .output()
+            .unwrap()
     })
     .await
     .unwrap();
@@ -44,9 +61,18 @@ async fn psycopg_works_through_the_proxy() {
     assert_eq!(r["copy_out_lines"], 50);
     assert_eq!(r["copy_in_rows"], 10);
     assert_eq!(r["blocked"], true, "{r}");
-    assert!(r["blocked_message"].as_str().unwrap().contains("blocked by policy"));
+    assert!(
+        r["blocked_message"]
+            .as_str()
+            .unwrap()
+            .contains("blocked by policy")
+    );
     assert_eq!(r["after_block"], 42);
-    let n: i64 = client.query_one("SELECT count(*) FROM customers", &[]).await.unwrap().get(0);
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM customers", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 60);
     proxy.shutdown().await;
 }

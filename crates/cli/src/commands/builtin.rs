@@ -8,21 +8,46 @@ use anyhow::Context;
 /// (name, YAML) of every shipped policy.
 pub const POLICIES: &[(&str, &str)] = &[
     ("strict", include_str!("../../../../policies/strict.yaml")),
-    ("permissive", include_str!("../../../../policies/permissive.yaml")),
-    ("read_only", include_str!("../../../../policies/read_only.yaml")),
+    (
+        "permissive",
+        include_str!("../../../../policies/permissive.yaml"),
+    ),
+    (
+        "read_only",
+        include_str!("../../../../policies/read_only.yaml"),
+    ),
 ];
 
 /// (name, YAML) of every shipped chaos script.
 pub const CHAOS_SCRIPTS: &[(&str, &str)] = &[
-    ("db_lock_v1", include_str!("../../../../chaos_scripts/db_lock_v1.yaml")),
-    ("latency_spike", include_str!("../../../../chaos_scripts/latency_spike.yaml")),
-    ("schema_mutation", include_str!("../../../../chaos_scripts/schema_mutation.yaml")),
-    ("network_chaos", include_str!("../../../../chaos_scripts/network_chaos.yaml")),
-    ("resource_exhaustion", include_str!("../../../../chaos_scripts/resource_exhaustion.yaml")),
+    (
+        "db_lock_v1",
+        include_str!("../../../../chaos_scripts/db_lock_v1.yaml"),
+    ),
+    (
+        "latency_spike",
+        include_str!("../../../../chaos_scripts/latency_spike.yaml"),
+    ),
+    (
+        "schema_mutation",
+        include_str!("../../../../chaos_scripts/schema_mutation.yaml"),
+    ),
+    (
+        "network_chaos",
+        include_str!("../../../../chaos_scripts/network_chaos.yaml"),
+    ),
+    (
+        "resource_exhaustion",
+        include_str!("../../../../chaos_scripts/resource_exhaustion.yaml"),
+    ),
 ];
 
 /// Reads `value` as a file if it is one, else as a built-in name. Returns (display name, text).
-pub fn resolve(value: &str, builtins: &[(&str, &str)], what: &str) -> anyhow::Result<(String, String)> {
+pub fn resolve(
+    value: &str,
+    builtins: &[(&str, &str)],
+    what: &str,
+) -> anyhow::Result<(String, String)> {
     let path = Path::new(value);
     if path.exists() {
         let text = std::fs::read_to_string(path)

@@ -38,7 +38,8 @@ pub fn spawn(
             n += 1;
             // Flush whenever the channel is momentarily empty so a tail -f sees events live.
             if rx.is_empty() {
-                out.flush().with_context(|| format!("cannot write {name}"))?;
+                out.flush()
+                    .with_context(|| format!("cannot write {name}"))?;
             }
         }
         out.flush()?;

@@ -34,13 +34,23 @@ pub struct LoadArgs {
 
 pub async fn run(args: LoadArgs) -> anyhow::Result<Exit> {
     if args.connections == 0 || args.connections > 20_000 {
-        anyhow::bail!("--connections must be between 1 and 20000, got {}", args.connections);
+        anyhow::bail!(
+            "--connections must be between 1 and 20000, got {}",
+            args.connections
+        );
     }
     // Reuse the system-file machinery so the URL is checked exactly like a component target.
-    let yaml = format!("components:\n  - id: load\n    kind: api_endpoint\n    target: {:?}\n", base(&args.url));
+    let yaml = format!(
+        "components:\n  - id: load\n    kind: api_endpoint\n    target: {:?}\n",
+        base(&args.url)
+    );
     let (spec, _) = load_system(&yaml).map_err(|p| {
         let why: Vec<String> = p.errors().map(|e| e.message.clone()).collect();
-        anyhow::anyhow!("cannot load `{}`: {} (load only targets loopback)", args.url, why.join("; "))
+        anyhow::anyhow!(
+            "cannot load `{}`: {} (load only targets loopback)",
+            args.url,
+            why.join("; ")
+        )
     })?;
     let scope = ScopeRule::parse(&spec.scope.allow).map_err(anyhow::Error::msg)?;
     let target = resolve_target(&spec.components[0], &scope).await?;
@@ -100,7 +110,10 @@ mod tests {
 
     #[test]
     fn urls_split_into_base_and_path() {
-        assert_eq!(base("http://127.0.0.1:8080/a/b?c=1"), "http://127.0.0.1:8080");
+        assert_eq!(
+            base("http://127.0.0.1:8080/a/b?c=1"),
+            "http://127.0.0.1:8080"
+        );
         assert_eq!(path_of("http://127.0.0.1:8080/a/b?c=1"), "/a/b?c=1");
         assert_eq!(path_of("http://127.0.0.1:8080"), "/");
         assert_eq!(path_of("http://127.0.0.1:8080?x=1"), "/?x=1");

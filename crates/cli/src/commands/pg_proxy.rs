@@ -9,12 +9,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use shakedown_core::system::ScopeRule;
-use shakedown_proxy::pg::guard::{Guard, GuardConfig};
+use shakedown_proxy::pg::chaos::{ChaosOptions, ChaosRuntime};
+use shakedown_proxy::pg::guard::{Guard, GuardConfig, bridge_chaos_events};
 use shakedown_proxy::pg::{PgProxy, PgProxyConfig};
+use shakedown_sql::chaos::{ChaosScript, load_chaos};
 use shakedown_sql::policy::{Catalog, Policy, load_policy};
 use tokio::sync::mpsc;
 
-use super::builtin::{POLICIES, resolve};
+use super::builtin::{CHAOS_SCRIPTS, POLICIES, resolve};
 use super::open_store;
 use crate::exit::Exit;
 
@@ -29,12 +31,20 @@ pub struct PgProxyArgs {
     /// SQL policy: a file or a built-in (strict, permissive, read_only). None = observe only.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<String>,
+    /// Chaos script: a file or a built-in (db_lock_v1, latency_spike, schema_mutation,
+    /// network_chaos, resource_exhaustion). Database-side actions need --admin-url.
+    #[arg(long, value_name = "FILE")]
+    pub chaos: Option<String>,
+    /// Seed for the chaos script's random draws (same seed, same faults).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Append every event (sql_received, sql_blocked, …) to this file as JSON lines, and to the
     /// store. Without it no events are produced (the fastest path).
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
     /// A connection URL with rights to read the catalog (for fail_on_unknown_table and `*`
-    /// against honeypot columns), e.g. postgres://admin:pw@127.0.0.1:5432/app.
+    /// against honeypot columns) and to run the chaos script's database-side actions (locks,
+    /// schema changes, role changes — all undone), e.g. postgres://admin:pw@127.0.0.1:5432/app.
     #[arg(long, value_name = "URL")]
     pub admin_url: Option<String>,
     /// Networks the upstream may be in besides loopback (CIDR, repeatable).
@@ -69,20 +79,51 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
         }
         None => (None, None),
     };
-    let guard = Guard::new(GuardConfig { policy: policy.clone(), catalog, events });
+    let chaos = match &args.chaos {
+        Some(c) => {
+            let script = load_script(c)?;
+            let mut options = ChaosOptions::default();
+            if let Some(url) = &args.admin_url {
+                options = options.with_admin_url(url.clone());
+            }
+            if let Some(seed) = args.seed {
+                options = options.with_seed(seed);
+            }
+            if let Some(tx) = &events {
+                let (ctx, crx) = mpsc::channel(1024);
+                options = options.with_events(ctx);
+                bridge_chaos_events(crx, tx.clone());
+            }
+            Some(Arc::new(ChaosRuntime::start(script, options)?))
+        }
+        None => None,
+    };
+    let guard = Guard::new(GuardConfig {
+        policy: policy.clone(),
+        catalog,
+        events,
+        chaos: chaos.clone(),
+    });
     let config = PgProxyConfig::new(args.listen, args.upstream);
     let proxy = PgProxy::bind_with(config, guard)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     eprintln!(
-        "pg-proxy listening on {} → {} (policy: {})",
+        "pg-proxy listening on {} → {} (policy: {}; chaos: {})",
         proxy.local_addr(),
         args.upstream,
-        policy.as_ref().map_or("none, observing only", |p| p.name.as_str())
+        policy
+            .as_ref()
+            .map_or("none, observing only", |p| p.name.as_str()),
+        args.chaos.as_deref().unwrap_or("none")
     );
     let halt = crate::halt::on_signals();
     halt.cancelled().await;
     proxy.shutdown().await;
+    if let Some(chaos) = chaos {
+        // Undo every lock, schema and role change still in force.
+        chaos.shutdown().await;
+    }
     if let Some(w) = writer {
         w.finish().await?;
     }
@@ -98,7 +139,26 @@ fn load(value: &str) -> anyhow::Result<Policy> {
             }
             Ok(policy)
         }
-        Err(problems) => anyhow::bail!("{}\n{name}: the policy was not used", problems.render(&name)),
+        Err(problems) => anyhow::bail!(
+            "{}\n{name}: the policy was not used",
+            problems.render(&name)
+        ),
+    }
+}
+
+fn load_script(value: &str) -> anyhow::Result<ChaosScript> {
+    let (name, text) = resolve(value, CHAOS_SCRIPTS, "chaos script")?;
+    match load_chaos(&text) {
+        Ok((script, warnings)) => {
+            if !warnings.0.is_empty() {
+                eprintln!("{}", warnings.render(&name));
+            }
+            Ok(script)
+        }
+        Err(problems) => anyhow::bail!(
+            "{}\n{name}: the chaos script was not used",
+            problems.render(&name)
+        ),
     }
 }
 
@@ -113,6 +173,10 @@ async fn read_catalog(url: &str) -> anyhow::Result<Catalog> {
         .context("cannot read the catalog with --admin-url")?;
     driver.abort();
     Ok(Catalog::from_rows(rows.iter().map(|r| {
-        (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, Option<String>>(2))
+        (
+            r.get::<_, String>(0),
+            r.get::<_, String>(1),
+            r.get::<_, Option<String>>(2),
+        )
     })))
 }

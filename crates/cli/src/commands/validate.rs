@@ -41,15 +41,19 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Exit> {
     }
     if let Some(p) = &args.policy {
         let (name, text) = resolve(p, POLICIES, "policy")?;
-        ok &= report(&name, shakedown_sql::policy::load_policy(&text).map(|(p, w)| {
-            (format!("policy `{}`", p.name), w)
-        }));
+        ok &= report(
+            &name,
+            shakedown_sql::policy::load_policy(&text)
+                .map(|(p, w)| (format!("policy `{}`", p.name), w)),
+        );
     }
     if let Some(c) = &args.chaos {
         let (name, text) = resolve(c, CHAOS_SCRIPTS, "chaos script")?;
-        ok &= report(&name, shakedown_sql::chaos::load_chaos(&text).map(|(s, w)| {
-            (format!("chaos script `{}`", s.name), w)
-        }));
+        ok &= report(
+            &name,
+            shakedown_sql::chaos::load_chaos(&text)
+                .map(|(s, w)| (format!("chaos script `{}`", s.name), w)),
+        );
     }
     Ok(if ok { Exit::Passed } else { Exit::Error })
 }

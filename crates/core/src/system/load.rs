@@ -177,7 +177,10 @@ fn schema_problems(doc: &Located) -> Vec<Problem> {
                 (
                     doc.value_pos(&pointer),
                     pointer.clone(),
-                    format!("`{field}` must be {expected}, not `{}`", show(err.instance())),
+                    format!(
+                        "`{field}` must be {expected}, not `{}`",
+                        show(err.instance())
+                    ),
                     hint,
                 )
             }

@@ -1,6 +1,7 @@
 //! The guard: the [`Interceptor`] that classifies every statement (simple, extended and
 //! function-call), enforces a ChaosTrace-format policy, turns row limits into row checks that
-//! lose nothing, and reports the `sql_*` and `honeypot_accessed` events. With no policy it
+//! lose nothing, reports the `sql_*` and `honeypot_accessed` events, and feeds a chaos
+//! script's runtime (which may delay, fail, blackhole or slow statements). With no policy it
 //! only observes.
 
 mod events;
@@ -12,6 +13,7 @@ use shakedown_core::Event;
 use shakedown_sql::policy::{Catalog, Policy};
 use tokio::sync::mpsc;
 
+use super::chaos::ChaosRuntime;
 use super::interceptor::InterceptorFactory;
 use super::session_info::SessionInfo;
 
@@ -30,6 +32,9 @@ pub struct GuardConfig {
     pub catalog: Option<Arc<Catalog>>,
     /// Where events go; `None` = no events.
     pub events: Option<GuardEvents>,
+    /// The chaos script's runtime: fed every SQL event, consulted before every statement and
+    /// on every response.
+    pub chaos: Option<Arc<ChaosRuntime>>,
 }
 
 /// The factory: one [`GuardSession`] per client session.
@@ -40,7 +45,9 @@ pub struct Guard {
 
 impl Guard {
     pub fn new(config: GuardConfig) -> Guard {
-        Guard { config: Arc::new(config) }
+        Guard {
+            config: Arc::new(config),
+        }
     }
 }
 
@@ -50,4 +57,27 @@ impl InterceptorFactory for Guard {
     fn session(&self, session: &SessionInfo) -> GuardSession {
         GuardSession::new(self.config.clone(), session)
     }
+}
+
+/// Forwards the chaos runtime's events into the guard's event stream as `chaos_triggered` /
+/// `chaos_completed` events, until the runtime drops its sender.
+pub fn bridge_chaos_events(
+    mut rx: mpsc::Receiver<super::chaos::ChaosEvent>,
+    tx: GuardEvents,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            let data = serde_json::to_value(&ev).unwrap_or(serde_json::Value::Null);
+            let event = Event::named(
+                ev.event_type().as_str(),
+                None,
+                None,
+                data,
+                time::OffsetDateTime::now_utc(),
+            );
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    })
 }

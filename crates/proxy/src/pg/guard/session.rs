@@ -3,12 +3,14 @@
 use std::sync::Arc;
 
 use serde_json::json;
+use shakedown_sql::chaos::SqlEvent;
 use shakedown_sql::classify::{Classification, ClassifyOptions, classify};
 use shakedown_sql::event::SqlEventType;
 use shakedown_sql::policy::{Decision, HoneypotHit, PolicyAction, SessionState, evaluate};
 
 use super::GuardConfig;
 use super::events::{event, sql_text, statement_fields};
+use crate::pg::chaos::ChaosRuntime;
 use crate::pg::interceptor::{BackendEvent, Interceptor, Verdict};
 use crate::pg::messages::TransactionStatus;
 use crate::pg::session_info::SessionInfo;
@@ -30,26 +32,64 @@ impl GuardSession {
         GuardSession { config, options }
     }
 
+    /// Feeds one SQL event to the chaos runtime, if any.
+    fn chaos_event(&self, kind: SqlEventType, c: &Classification, session: &SessionInfo) {
+        if let Some(chaos) = &self.config.chaos {
+            chaos.on_event(&SqlEvent::from_classification(kind, c), session);
+        }
+    }
+
+    /// The policy verdict, then the chaos script's effect on the statements that may run.
+    async fn judge_with_chaos(&self, sql: &str, session: &SessionInfo) -> Verdict {
+        let (verdict, statements) = self.judge(sql, session);
+        let Some(chaos) = &self.config.chaos else {
+            return verdict;
+        };
+        if verdict != Verdict::Forward && !matches!(verdict, Verdict::RowCheck { .. }) {
+            return verdict;
+        }
+        let events: Vec<SqlEvent> = statements
+            .iter()
+            .map(|c| SqlEvent::from_classification(SqlEventType::SqlReceived, c))
+            .collect();
+        let effect = chaos.before_statement(&events);
+        if !effect.delay.is_zero() {
+            tokio::time::sleep(effect.delay).await;
+        }
+        match effect.verdict {
+            Verdict::Forward => verdict,
+            chaos_verdict => chaos_verdict,
+        }
+    }
+
     fn emit(&self, kind: SqlEventType, session: &SessionInfo, extra: serde_json::Value) {
         if let Some(tx) = &self.config.events {
             let _ = tx.send(event(kind, session, extra));
         }
     }
 
-    /// Judges one message's SQL (one or more statements) and reports it.
-    fn judge(&self, sql: &str, session: &SessionInfo) -> Verdict {
+    /// Judges one message's SQL (one or more statements) and reports it; returns the verdict
+    /// and the classified statements.
+    fn judge(&self, sql: &str, session: &SessionInfo) -> (Verdict, Vec<Classification>) {
         let statements = classify(sql, &self.options);
+        let verdict = self.police(&statements, session);
+        (verdict, statements)
+    }
+
+    fn police(&self, statements: &[Classification], session: &SessionInfo) -> Verdict {
         let observing = self.config.events.is_some();
-        if observing {
-            for c in &statements {
+        for c in statements {
+            if observing {
                 self.emit(SqlEventType::SqlReceived, session, statement_fields(c));
             }
+            self.chaos_event(SqlEventType::SqlReceived, c, session);
         }
         let Some(policy) = &self.config.policy else {
-            if observing {
-                for c in &statements {
+            for c in statements {
+                if observing {
                     self.emit(SqlEventType::SqlAllowed, session, statement_fields(c));
                 }
+                self.chaos_event(SqlEventType::SqlAllowed, c, session);
             }
             return Verdict::Forward;
         };
@@ -58,7 +98,7 @@ impl GuardSession {
             catalog: self.config.catalog.clone(),
         };
         let mut decisions: Vec<(&Classification, Decision)> = Vec::with_capacity(statements.len());
-        for c in &statements {
+        for c in statements {
             let d = evaluate(policy, c, &state);
             state.advance(c);
             decisions.push((c, d));
@@ -74,6 +114,9 @@ impl GuardSession {
                 merge(&mut fields, what);
                 self.emit(SqlEventType::HoneypotAccessed, session, fields);
             }
+            if !d.honeypots.is_empty() {
+                self.chaos_event(SqlEventType::HoneypotAccessed, c, session);
+            }
         }
 
         let blocked: Vec<&(&Classification, Decision)> =
@@ -85,8 +128,12 @@ impl GuardSession {
             }
             for (c, d) in &decisions {
                 let mut fields = statement_fields(c);
-                merge(&mut fields, json!({"violations": d.violations, "blocked": d.is_blocked()}));
+                merge(
+                    &mut fields,
+                    json!({"violations": d.violations, "blocked": d.is_blocked()}),
+                );
                 self.emit(SqlEventType::SqlBlocked, session, fields);
+                self.chaos_event(SqlEventType::SqlBlocked, c, session);
             }
             return Verdict::block(message);
         }
@@ -101,7 +148,10 @@ impl GuardSession {
             for (c, _) in &decisions {
                 self.emit(SqlEventType::SqlBlocked, session, {
                     let mut f = statement_fields(c);
-                    merge(&mut f, json!({"violations": [{"rule": "row_limits", "message": message}]}));
+                    merge(
+                        &mut f,
+                        json!({"violations": [{"rule": "row_limits", "message": message}]}),
+                    );
                     f
                 });
             }
@@ -119,12 +169,17 @@ impl GuardSession {
                 merge(&mut fields, json!({"violations": d.violations}));
                 self.emit(kind, session, fields);
             }
+            self.chaos_event(kind, c, session);
         }
 
         let Some((_, d)) = decisions.into_iter().next() else {
             return Verdict::Forward;
         };
-        let checks: Vec<_> = d.row_checks.iter().filter(|r| r.severity.blocks()).collect();
+        let checks: Vec<_> = d
+            .row_checks
+            .iter()
+            .filter(|r| r.severity.blocks())
+            .collect();
         let Some(max) = checks.iter().map(|r| r.max_rows).min() else {
             return Verdict::Forward;
         };
@@ -137,6 +192,56 @@ impl GuardSession {
     }
 }
 
+impl GuardSession {
+    /// Results feed `sql_result`/`sql_error` triggers; every response pays the script's
+    /// throttle and stalls.
+    async fn chaos_backend(
+        &self,
+        chaos: &ChaosRuntime,
+        event: &BackendEvent<'_>,
+        session: &SessionInfo,
+    ) {
+        match event {
+            BackendEvent::Completed {
+                statement: Some(sql),
+                command,
+                ..
+            } => {
+                for c in classify(sql, &self.options) {
+                    let ev = SqlEvent::from_classification(SqlEventType::SqlResult, &c);
+                    let ev = match command.rows() {
+                        Some(rows) => ev.with_rows(rows),
+                        None => ev,
+                    };
+                    chaos.on_event(&ev, session);
+                }
+            }
+            BackendEvent::Failed {
+                statement: Some(sql),
+                rejected: false,
+                ..
+            } => {
+                for c in classify(sql, &self.options) {
+                    chaos.on_event(
+                        &SqlEvent::from_classification(SqlEventType::SqlError, &c),
+                        session,
+                    );
+                }
+            }
+            BackendEvent::Ready {
+                elapsed: Some(elapsed),
+                ..
+            } => {
+                let delay = chaos.response_delay(*elapsed);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 fn merge(into: &mut serde_json::Value, extra: serde_json::Value) {
     if let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (into, extra) {
         a.extend(b);
@@ -145,11 +250,11 @@ fn merge(into: &mut serde_json::Value, extra: serde_json::Value) {
 
 impl Interceptor for GuardSession {
     async fn on_query(&self, sql: &str, session: &SessionInfo) -> Verdict {
-        self.judge(sql, session)
+        self.judge_with_chaos(sql, session).await
     }
 
     async fn on_parse(&self, _name: &str, sql: &str, session: &SessionInfo) -> Verdict {
-        self.judge(sql, session)
+        self.judge_with_chaos(sql, session).await
     }
 
     async fn on_function_call(&self, oid: u32, session: &SessionInfo) -> Verdict {
@@ -172,11 +277,18 @@ impl Interceptor for GuardSession {
     }
 
     async fn on_backend(&self, event: &BackendEvent<'_>, session: &SessionInfo) {
+        if let Some(chaos) = &self.config.chaos {
+            self.chaos_backend(chaos, event, session).await;
+        }
         if self.config.events.is_none() {
             return;
         }
         match event {
-            BackendEvent::Completed { statement, command, elapsed } => self.emit(
+            BackendEvent::Completed {
+                statement,
+                command,
+                elapsed,
+            } => self.emit(
                 SqlEventType::SqlResult,
                 session,
                 json!({
@@ -186,7 +298,12 @@ impl Interceptor for GuardSession {
                     "latency_ms": elapsed.map(|d| d.as_secs_f64() * 1000.0),
                 }),
             ),
-            BackendEvent::Failed { statement, error, rejected: false, elapsed } => self.emit(
+            BackendEvent::Failed {
+                statement,
+                error,
+                rejected: false,
+                elapsed,
+            } => self.emit(
                 SqlEventType::SqlError,
                 session,
                 json!({
@@ -196,7 +313,13 @@ impl Interceptor for GuardSession {
                     "latency_ms": elapsed.map(|d| d.as_secs_f64() * 1000.0),
                 }),
             ),
-            BackendEvent::RowChecked { statement, rows, max_rows, outcome, elapsed } => {
+            BackendEvent::RowChecked {
+                statement,
+                rows,
+                max_rows,
+                outcome,
+                elapsed,
+            } => {
                 let kind = if outcome.undone() {
                     SqlEventType::SqlBlocked
                 } else {
