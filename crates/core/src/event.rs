@@ -65,13 +65,6 @@ impl Event {
         data: serde_json::Value,
         now: OffsetDateTime,
     ) -> Event {
-        Event {
-            id: Uuid::new_v4(),
-            event_type: event_type.as_str().to_string(),
-            timestamp: now,
-            campaign_id: campaign_id.map(str::to_string),
-            component_id: component_id.map(str::to_string),
-            data,
-        }
+        Event::named(event_type.as_str(), campaign_id, component_id, data, now)
     }
 }

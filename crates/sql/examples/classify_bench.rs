@@ -10,12 +10,16 @@
 //! once with [`classify`] and the default options, exactly as the proxy does for a simple Query
 //! message. After one warm-up pass, passes repeat until both `--seconds` (default 3) and
 //! `--min-passes` (default 5) are reached, bounded by a hard cap on passes. The median pass time
-//! is the figure; the result is one JSON object on stdout.
+//! is the figure; the result is one JSON object on stdout. For reference the same is then
+//! measured for sqlparser alone (`Parser::parse_sql`, PostgreSQL dialect, no classification),
+//! reported under `sqlparser_only`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use shakedown_sql::{ClassifyOptions, classify};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
 
 /// A run that reaches this many passes stops whatever `--seconds` says.
 const MAX_PASSES: usize = 1_000_000;
@@ -44,22 +48,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    let mut passes: Vec<Duration> = Vec::new();
-    let started = Instant::now();
-    let min_time = Duration::from_secs_f64(args.seconds);
-    while passes.len() < MAX_PASSES
-        && (passes.len() < args.min_passes || started.elapsed() < min_time)
-    {
-        let t = Instant::now();
+    let classify_time = measure(&args, || {
         for entry in &entries {
             // Touch the result so the work cannot be optimised away.
             black_box(classify(black_box(entry), &opts));
         }
-        passes.push(t.elapsed());
-    }
-    passes.sort_unstable();
-    let median = passes[passes.len() / 2].as_secs_f64();
-    let total: f64 = passes.iter().map(Duration::as_secs_f64).sum();
+    });
+    // The parser alone on the same entries: how much of a pass is sqlparser's own cost.
+    let dialect = PostgreSqlDialect {};
+    let parse_time = measure(&args, || {
+        for entry in &entries {
+            let _ = black_box(Parser::parse_sql(&dialect, black_box(entry)));
+        }
+    });
+    let median = classify_time.median;
 
     let out = serde_json::json!({
         "tool": "shakedown",
@@ -68,15 +70,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "unparsed": unparsed.len(),
         "unparsed_statements": unparsed,
         "tables_found": tables,
-        "passes": passes.len(),
+        "passes": classify_time.passes,
         "median_pass_seconds": median,
-        "min_pass_seconds": passes[0].as_secs_f64(),
+        "min_pass_seconds": classify_time.min,
         "statements_per_sec": statements as f64 / median,
         "entries_per_sec": entries.len() as f64 / median,
-        "total_seconds": total,
+        "total_seconds": classify_time.total,
+        "sqlparser_only": {
+            "passes": parse_time.passes,
+            "median_pass_seconds": parse_time.median,
+            "statements_per_sec": statements as f64 / parse_time.median,
+        },
     });
     println!("{out}");
     Ok(())
+}
+
+/// Pass times of one measured loop, in seconds.
+struct Timing {
+    passes: usize,
+    median: f64,
+    min: f64,
+    total: f64,
+}
+
+/// Runs `pass` until both the time and the pass-count minimum are reached (bounded by
+/// [`MAX_PASSES`]); the caller has already warmed up.
+fn measure(args: &Args, mut pass: impl FnMut()) -> Timing {
+    let mut passes: Vec<Duration> = Vec::new();
+    let started = Instant::now();
+    let min_time = Duration::from_secs_f64(args.seconds);
+    while passes.len() < MAX_PASSES
+        && (passes.len() < args.min_passes || started.elapsed() < min_time)
+    {
+        let t = Instant::now();
+        pass();
+        passes.push(t.elapsed());
+    }
+    passes.sort_unstable();
+    Timing {
+        passes: passes.len(),
+        median: passes[passes.len() / 2].as_secs_f64(),
+        min: passes[0].as_secs_f64(),
+        total: passes.iter().map(Duration::as_secs_f64).sum(),
+    }
 }
 
 /// Splits a corpus file into entries: blank lines separate them, `--!` lines are dropped.
