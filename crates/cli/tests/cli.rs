@@ -329,8 +329,8 @@ fn demo_runs_in_under_a_minute_and_the_store_commands_show_it() {
         .stdout(predicate::str::contains(&id));
 }
 
-#[test]
-fn events_stream_as_json_lines_and_the_threshold_sets_the_exit_code() {
+/// The weak practice API on loopback, with the runtime that serves it.
+fn weak_practice_api() -> (tokio::runtime::Runtime, shakedown_practice::PracticeServer) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let weak = rt
         .block_on(shakedown_practice::start(
@@ -338,6 +338,12 @@ fn events_stream_as_json_lines_and_the_threshold_sets_the_exit_code() {
             "127.0.0.1:0".parse().unwrap(),
         ))
         .unwrap();
+    (rt, weak)
+}
+
+#[test]
+fn events_stream_as_json_lines_and_the_threshold_sets_the_exit_code() {
+    let (rt, weak) = weak_practice_api();
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         dir.path(),
@@ -393,13 +399,7 @@ fn events_stream_as_json_lines_and_the_threshold_sets_the_exit_code() {
 
 #[test]
 fn sigint_halts_the_campaign_mid_attack_and_stores_it_as_halted() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let weak = rt
-        .block_on(shakedown_practice::start(
-            shakedown_practice::PracticeConfig::weak(),
-            "127.0.0.1:0".parse().unwrap(),
-        ))
-        .unwrap();
+    let (rt, weak) = weak_practice_api();
     let dir = tempfile::tempdir().unwrap();
     // The weak API never drops slow connections: slowloris would run for 30 s + grace.
     let file = write(
