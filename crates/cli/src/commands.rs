@@ -6,10 +6,12 @@ pub mod campaigns;
 pub mod demo;
 pub mod event_writer;
 pub mod load;
+pub mod mock_llm;
 pub mod patterns;
 pub mod pg_proxy;
 pub mod resilience;
 pub mod schema;
+pub mod tcp_proxy;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

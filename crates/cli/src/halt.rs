@@ -26,7 +26,7 @@ pub fn on_signals() -> CancellationToken {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
-        eprintln!("\nhalt requested: stopping every attack…");
+        eprintln!("\nhalt requested: stopping…");
         t.cancel();
     });
     token

@@ -46,8 +46,13 @@ pub enum Command {
     Demo(commands::demo::DemoArgs),
     /// The PostgreSQL interception proxy: classify and police every statement.
     PgProxy(commands::pg_proxy::PgProxyArgs),
+    /// The TCP fault proxy: Toxiproxy's toxics behind a Toxiproxy-compatible admin API.
+    TcpProxy(commands::tcp_proxy::TcpProxyArgs),
     /// Raw HTTP load from the burst engine (benchmarks): like `oha`, loopback only.
     Load(commands::load::LoadArgs),
+    /// A deterministic local LLM server (OpenAI Chat/Responses, Anthropic Messages) scripted
+    /// by a rules file.
+    MockLlm(commands::mock_llm::MockLlmArgs),
 }
 
 /// Runs one command and maps the result to the documented exit code.
@@ -61,7 +66,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Schema(args) => commands::schema::run(args),
         Command::Demo(args) => commands::demo::run(args, cli.data_dir).await,
         Command::Load(args) => commands::load::run(args).await,
+        Command::MockLlm(args) => commands::mock_llm::run(args).await,
         Command::PgProxy(args) => commands::pg_proxy::run(args, cli.data_dir).await,
+        Command::TcpProxy(args) => commands::tcp_proxy::run(args).await,
     };
     match result {
         Ok(exit) => exit.into(),

@@ -3,3 +3,4 @@
 //! else untouched.
 
 pub mod pg;
+pub mod tcp;

@@ -1,0 +1,282 @@
+//! One proxied connection: two pipes (client → upstream and upstream → client) that apply the
+//! proxy's current toxics to every chunk. Each pipe re-reads the toxic set per chunk and wakes
+//! on every change, so toxics added, changed or removed act on open connections.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::model::{Stream, ToxicKind, ToxicSpec};
+use super::registry::ToxicSet;
+
+/// Bound on connecting to the upstream.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read buffer per direction.
+const CHUNK: usize = 32 * 1024;
+
+/// Per-connection memory: whether each toxic applies (drawn once from its toxicity) and when
+/// it was first seen (timers of `timeout` and `reset_peer` start then).
+struct Conn {
+    toxics: Arc<ToxicSet>,
+    token: CancellationToken,
+    reset: AtomicBool,
+    memo: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+impl Conn {
+    /// The toxics acting on `stream` for this connection now, with their first-seen instants.
+    fn active(&self, stream: Stream) -> Vec<(ToxicSpec, Instant)> {
+        let snapshot = self.toxics.snapshot();
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rng = rand::rng();
+        snapshot
+            .iter()
+            .filter(|t| t.stream == stream)
+            .filter_map(|t| {
+                let (applies, since) = *memo
+                    .entry(t.name.clone())
+                    .or_insert_with(|| (rng.random::<f64>() < t.toxicity, Instant::now()));
+                applies.then(|| (t.clone(), since))
+            })
+            .collect()
+    }
+
+    fn close(&self, reset: bool) {
+        if reset {
+            self.reset.store(true, Ordering::SeqCst);
+        }
+        self.token.cancel();
+    }
+
+    /// Sleeps `d` unless the connection ends first (then `false`).
+    async fn pause(&self, d: Duration) -> bool {
+        if d.is_zero() {
+            return true;
+        }
+        tokio::select! {
+            _ = self.token.cancelled() => false,
+            _ = tokio::time::sleep(d) => true,
+        }
+    }
+}
+
+/// Serves one accepted client until either side is done or `token` is cancelled.
+pub(super) async fn serve(
+    client: TcpStream,
+    upstream: SocketAddr,
+    toxics: Arc<ToxicSet>,
+    token: CancellationToken,
+) {
+    let server = tokio::select! {
+        _ = token.cancelled() => return,
+        r = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(upstream)) => match r {
+            Ok(Ok(s)) => s,
+            _ => return,
+        },
+    };
+    let _ = server.set_nodelay(true);
+    let conn = Conn {
+        toxics,
+        token,
+        reset: AtomicBool::new(false),
+        memo: Mutex::new(HashMap::new()),
+    };
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    tokio::join!(
+        pipe(&conn, &mut cr, &mut sw, Stream::Upstream),
+        pipe(&conn, &mut sr, &mut cw, Stream::Downstream),
+    );
+    if conn.reset.load(Ordering::SeqCst) {
+        // Reunite so dropping does not send a FIN first; linger 0 makes close send an RST.
+        for (r, w) in [(cr, cw), (sr, sw)] {
+            if let Ok(s) = r.reunite(w) {
+                let _ = s.set_zero_linger();
+            }
+        }
+    }
+}
+
+/// Forwards `src` → `dst` through the toxics of `stream` until EOF or the connection ends.
+async fn pipe(conn: &Conn, src: &mut OwnedReadHalf, dst: &mut OwnedWriteHalf, stream: Stream) {
+    let mut buf = vec![0u8; CHUNK];
+    let mut changes = conn.toxics.subscribe();
+    let mut forwarded: u64 = 0;
+    loop {
+        let active = conn.active(stream);
+        // A `timeout` toxic stops reading (data waits in the socket until it is removed);
+        // `timeout` > 0 and `reset_peer` end the connection at a deadline.
+        let holding = active
+            .iter()
+            .any(|(t, _)| matches!(t.kind, ToxicKind::Timeout { .. }));
+        let deadline = active
+            .iter()
+            .filter_map(|(t, since)| match t.kind {
+                ToxicKind::Timeout { timeout } if timeout > 0 => {
+                    Some((*since + Duration::from_millis(timeout), false))
+                }
+                ToxicKind::ResetPeer { timeout } => {
+                    Some((*since + Duration::from_millis(timeout), true))
+                }
+                _ => None,
+            })
+            .min_by_key(|(at, _)| *at);
+        let read = tokio::select! {
+            biased;
+            _ = conn.token.cancelled() => return,
+            _ = sleep_until(deadline.map(|d| d.0)), if deadline.is_some() => {
+                conn.close(deadline.is_some_and(|d| d.1));
+                return;
+            }
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
+            r = src.read(&mut buf), if !holding => r,
+        };
+        let n = match read {
+            Ok(0) | Err(_) => {
+                // EOF: a slow_close holds the close back, then the half-close goes through.
+                let delay = conn
+                    .active(stream)
+                    .iter()
+                    .filter_map(|(t, _)| match t.kind {
+                        ToxicKind::SlowClose { delay } => Some(delay),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                if conn.pause(Duration::from_millis(delay)).await {
+                    let _ = dst.shutdown().await;
+                }
+                return;
+            }
+            Ok(n) => n,
+        };
+        // Re-read: a change may have landed while we waited for data.
+        let active = conn.active(stream);
+        if !forward(conn, &active, &buf[..n], dst, &mut forwarded).await {
+            return;
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// Sends one chunk through the toxics; `false` when the pipe must stop.
+async fn forward(
+    conn: &Conn,
+    active: &[(ToxicSpec, Instant)],
+    data: &[u8],
+    dst: &mut OwnedWriteHalf,
+    forwarded: &mut u64,
+) -> bool {
+    let mut data = data;
+    let mut close_after = false;
+    let mut rate: u64 = 0;
+    let mut slicer = None;
+    for (t, _) in active {
+        match t.kind {
+            ToxicKind::Blackhole => return true,
+            ToxicKind::LimitData { bytes } => {
+                let left = bytes.saturating_sub(*forwarded);
+                if (data.len() as u64) >= left {
+                    data = &data[..usize::try_from(left).unwrap_or(data.len())];
+                    close_after = true;
+                }
+            }
+            ToxicKind::Stall {
+                probability,
+                duration,
+            } => {
+                let stall = rand::rng().random::<f64>() < probability;
+                if stall && !conn.pause(Duration::from_millis(duration)).await {
+                    return false;
+                }
+            }
+            ToxicKind::Latency { latency, jitter } => {
+                let delta = if jitter > 0 {
+                    rand::rng().random_range(0..=2 * jitter) as i64 - jitter as i64
+                } else {
+                    0
+                };
+                let ms = (latency as i64 + delta).max(0) as u64;
+                if !conn.pause(Duration::from_millis(ms)).await {
+                    return false;
+                }
+            }
+            ToxicKind::Bandwidth { rate: r } => rate = r,
+            ToxicKind::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            } => slicer = Some((average_size, size_variation, delay)),
+            ToxicKind::SlowClose { .. }
+            | ToxicKind::Timeout { .. }
+            | ToxicKind::ResetPeer { .. } => {}
+        }
+    }
+    let mut rest = data;
+    while !rest.is_empty() {
+        let piece = match slicer {
+            Some((avg, var, _)) => {
+                let var = var.min(avg.saturating_sub(1));
+                let size = rand::rng().random_range(avg - var..=avg + var);
+                usize::try_from(size)
+                    .unwrap_or(usize::MAX)
+                    .clamp(1, rest.len())
+            }
+            // Bandwidth: pieces of ~100 ms worth so the rate is smooth.
+            None if rate > 0 => usize::try_from(rate * 100)
+                .unwrap_or(usize::MAX)
+                .clamp(1, rest.len()),
+            None => rest.len(),
+        };
+        let (now, later) = rest.split_at(piece);
+        let wrote = tokio::select! {
+            _ = conn.token.cancelled() => return false,
+            r = dst.write_all(now) => r,
+        };
+        if wrote.is_err() {
+            conn.close(false);
+            return false;
+        }
+        *forwarded += now.len() as u64;
+        rest = later;
+        if rate > 0
+            && !conn
+                .pause(Duration::from_secs_f64(
+                    now.len() as f64 / (rate as f64 * 1000.0),
+                ))
+                .await
+        {
+            return false;
+        }
+        if let Some((_, _, delay)) = slicer
+            && !rest.is_empty()
+            && !conn.pause(Duration::from_micros(delay)).await
+        {
+            return false;
+        }
+    }
+    if close_after {
+        conn.close(false);
+        return false;
+    }
+    true
+}
