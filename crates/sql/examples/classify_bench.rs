@@ -7,7 +7,7 @@
 //!
 //! CORPUS holds one query string per entry, entries separated by blank lines, `--!` lines being
 //! notes (the format of `scripts/bench.d/classify_corpus.sql`). One pass classifies every entry
-//! once with [`classify`] and the default options, exactly as the proxy does for a simple Query
+//! once with [`classify`] and the default options: the call the proxy makes for a simple Query
 //! message. After one warm-up pass, passes repeat until both `--seconds` (default 3) and
 //! `--min-passes` (default 5) are reached, bounded by a hard cap on passes. The median pass time
 //! is the figure; the result is one JSON object on stdout. For reference the same is then
