@@ -16,7 +16,12 @@ pub use exit::Exit;
 /// Shakedown red-teams a system before its users do: governed chaos campaigns that verify the
 /// guardrails each component claims.
 #[derive(Debug, Parser)]
-#[command(name = "shakedown", version, about, long_about = None)]
+#[command(
+    name = "shakedown",
+    version,
+    about = "Shakedown red-teams a system before its users do: governed chaos campaigns that verify the guardrails each component claims.",
+    long_about = None
+)]
 pub struct Cli {
     /// Where campaigns, results and rankings are stored (default: the platform data dir).
     #[arg(long, global = true, env = "SHAKEDOWN_DATA_DIR", value_name = "DIR")]
