@@ -1,6 +1,8 @@
 //! One session's guard: classify → events → policy → verdict, and results back into events.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use shakedown_sql::chaos::SqlEvent;
@@ -16,10 +18,32 @@ use crate::pg::messages::TransactionStatus;
 use crate::pg::session_info::SessionInfo;
 use crate::pg::sqlstate;
 
+/// Classified statements kept per session at most; the cache is cleared when full.
+const CLASSIFY_CACHE_ENTRIES: usize = 1024;
+/// Texts remembered (as hashes) to decide what is worth caching; cleared when full.
+const CLASSIFY_SEEN_ENTRIES: usize = 4096;
+/// Longer SQL texts are classified every time, so the cache stays small (at most
+/// entries × this many bytes of keys) however large the statements a client sends.
+const CLASSIFY_CACHE_MAX_SQL: usize = 8 * 1024;
+
+/// Classifications by exact SQL text. A text is cached the second time it is seen: clients
+/// that inline literals send a new text every time, and keeping those would only churn
+/// memory, while repeated texts (prepared statements, fixed queries) hit from then on.
+#[derive(Default)]
+struct ClassifyCache {
+    entries: HashMap<Box<str>, Arc<Vec<Classification>>>,
+    seen: HashSet<u64>,
+    hasher: RandomState,
+}
+
 /// The guard of one client session.
 pub struct GuardSession {
     config: Arc<GuardConfig>,
     options: ClassifyOptions,
+    /// Classifications by exact SQL text: clients repeat the same statements, and parsing
+    /// is the costliest part of judging one. Policy still runs every time, since it
+    /// depends on the session's state.
+    classified: Mutex<ClassifyCache>,
 }
 
 impl GuardSession {
@@ -29,7 +53,48 @@ impl GuardSession {
             .as_ref()
             .map(|p| p.classify_options())
             .unwrap_or_default();
-        GuardSession { config, options }
+        GuardSession {
+            config,
+            options,
+            classified: Mutex::default(),
+        }
+    }
+
+    /// The statements of `sql`, parsed once per repeated text (bounded).
+    fn classify(&self, sql: &str) -> Arc<Vec<Classification>> {
+        if sql.len() > CLASSIFY_CACHE_MAX_SQL {
+            return Arc::new(classify(sql, &self.options));
+        }
+        let hash = {
+            let cache = self.cache();
+            if let Some(hit) = cache.entries.get(sql) {
+                return Arc::clone(hit);
+            }
+            cache.hasher.hash_one(sql)
+        };
+        let statements = Arc::new(classify(sql, &self.options));
+        let mut cache = self.cache();
+        if cache.seen.remove(&hash) {
+            if cache.entries.len() >= CLASSIFY_CACHE_ENTRIES {
+                cache.entries.clear();
+            }
+            cache
+                .entries
+                .insert(Box::from(sql), Arc::clone(&statements));
+        } else {
+            if cache.seen.len() >= CLASSIFY_SEEN_ENTRIES {
+                cache.seen.clear();
+            }
+            cache.seen.insert(hash);
+        }
+        statements
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, ClassifyCache> {
+        // A panic elsewhere cannot leave the cache inconsistent: every update is one call.
+        self.classified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Feeds one SQL event to the chaos runtime, if any.
@@ -70,8 +135,8 @@ impl GuardSession {
 
     /// Judges one message's SQL (one or more statements) and reports it; returns the verdict
     /// and the classified statements.
-    fn judge(&self, sql: &str, session: &SessionInfo) -> (Verdict, Vec<Classification>) {
-        let statements = classify(sql, &self.options);
+    fn judge(&self, sql: &str, session: &SessionInfo) -> (Verdict, Arc<Vec<Classification>>) {
+        let statements = self.classify(sql);
         let verdict = self.police(&statements, session);
         (verdict, statements)
     }
@@ -207,8 +272,8 @@ impl GuardSession {
                 command,
                 ..
             } => {
-                for c in classify(sql, &self.options) {
-                    let ev = SqlEvent::from_classification(SqlEventType::SqlResult, &c);
+                for c in self.classify(sql).iter() {
+                    let ev = SqlEvent::from_classification(SqlEventType::SqlResult, c);
                     let ev = match command.rows() {
                         Some(rows) => ev.with_rows(rows),
                         None => ev,
@@ -221,9 +286,9 @@ impl GuardSession {
                 rejected: false,
                 ..
             } => {
-                for c in classify(sql, &self.options) {
+                for c in self.classify(sql).iter() {
                     chaos.on_event(
-                        &SqlEvent::from_classification(SqlEventType::SqlError, &c),
+                        &SqlEvent::from_classification(SqlEventType::SqlError, c),
                         session,
                     );
                 }

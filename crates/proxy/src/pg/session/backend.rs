@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use self::holdback::Holdback;
 use super::Ctx;
-use super::frontend::reserve_for_next;
+use super::frontend::{reserve_for_next, write_chunks};
 use super::rowcheck::Report;
 use crate::pg::codec::{Direction, peek_frame};
 use crate::pg::error::{MessageError, SessionError};
@@ -80,16 +80,16 @@ where
 {
     let mut out: Vec<Bytes> = Vec::with_capacity(4);
     let mut holdback = Holdback::default();
+    let mut staging = BytesMut::new();
     loop {
         if holdback.engaged() || ctx.exchange.has_special() {
             slow_pass(ctx, buf, &mut out, &mut holdback).await?;
         } else {
             fast_pass(ctx, buf, &mut out).await?;
         }
-        for chunk in out.drain(..) {
+        if !out.is_empty() {
             writing.store(true, Ordering::Relaxed);
-            client
-                .write_all(&chunk)
+            write_chunks(&mut out, client, &mut staging)
                 .await
                 .map_err(SessionError::ClientIo)?;
             writing.store(false, Ordering::Relaxed);

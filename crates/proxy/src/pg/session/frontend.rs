@@ -104,6 +104,7 @@ where
 {
     let mut state = Frontend::default();
     let mut out: Vec<Bytes> = Vec::with_capacity(4);
+    let mut staging = BytesMut::new();
     loop {
         let mut run = 0;
         loop {
@@ -156,19 +157,19 @@ where
                 Step::Disconnect => return Ok(Stop::Disconnect),
                 Step::Blackhole(d) => {
                     // What came before the blackholed statement still goes through.
-                    flush(&mut out, server).await?;
+                    flush(&mut out, server, &mut staging).await?;
                     return Ok(Stop::Blackhole(d));
                 }
                 Step::CheckQuery { frame, sql, spec } => {
-                    flush(&mut out, server).await?;
+                    flush(&mut out, server, &mut staging).await?;
                     state.check_query(ctx, frame, sql, spec, server).await?;
                 }
                 Step::CheckExecute { frame, sql, spec } => {
-                    flush(&mut out, server).await?;
+                    flush(&mut out, server, &mut staging).await?;
                     state.check_execute(ctx, frame, sql, spec, server).await?;
                 }
                 Step::FixupSync(frame) => {
-                    flush(&mut out, server).await?;
+                    flush(&mut out, server, &mut staging).await?;
                     state.fixup_sync(ctx, frame, server).await?;
                 }
             }
@@ -176,7 +177,7 @@ where
         if run > 0 {
             out.push(buf.split_to(run).freeze());
         }
-        flush(&mut out, server).await?;
+        flush(&mut out, server, &mut staging).await?;
         reserve_for_next(buf);
         if client.read_buf(buf).await.map_err(SessionError::ClientIo)? == 0 {
             return match buf.len() {
@@ -191,12 +192,46 @@ where
 async fn flush<W: AsyncWrite + Unpin>(
     out: &mut Vec<Bytes>,
     server: &mut W,
+    staging: &mut BytesMut,
 ) -> Result<(), SessionError> {
+    write_chunks(out, server, staging)
+        .await
+        .map_err(SessionError::UpstreamIo)
+}
+
+/// Chunks at least this large are written as they are (zero-copy); smaller neighbours are
+/// copied together so one pass over a read buffer costs one send, not one per frame.
+const COALESCE_MAX: usize = 64 * 1024;
+
+/// Write and drain `out` with as few writes as possible: runs of small chunks are joined in
+/// `staging` (reused between calls), large chunks go out untouched. Nothing is held back:
+/// everything in `out` is written before this returns.
+pub(crate) async fn write_chunks<W: AsyncWrite + Unpin>(
+    out: &mut Vec<Bytes>,
+    w: &mut W,
+    staging: &mut BytesMut,
+) -> std::io::Result<()> {
+    if out.len() == 1 {
+        let chunk = out.pop().unwrap_or_default();
+        return w.write_all(&chunk).await;
+    }
+    staging.clear();
     for chunk in out.drain(..) {
-        server
-            .write_all(&chunk)
-            .await
-            .map_err(SessionError::UpstreamIo)?;
+        if chunk.len() >= COALESCE_MAX || staging.len() + chunk.len() > COALESCE_MAX {
+            if !staging.is_empty() {
+                w.write_all(staging).await?;
+                staging.clear();
+            }
+            if chunk.len() >= COALESCE_MAX {
+                w.write_all(&chunk).await?;
+                continue;
+            }
+        }
+        staging.extend_from_slice(&chunk);
+    }
+    if !staging.is_empty() {
+        w.write_all(staging).await?;
+        staging.clear();
     }
     Ok(())
 }
