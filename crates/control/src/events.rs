@@ -16,7 +16,8 @@ use crate::error::CampaignError;
 #[derive(Clone)]
 pub struct EventBus {
     store: Arc<dyn Store>,
-    file: Option<Arc<Mutex<File>>>,
+    /// The JSON-lines file and its path (for error messages).
+    file: Option<(Arc<Mutex<File>>, String)>,
     tx: broadcast::Sender<Event>,
 }
 
@@ -40,7 +41,7 @@ impl EventBus {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-        self.file = Some(Arc::new(Mutex::new(file)));
+        self.file = Some((Arc::new(Mutex::new(file)), path.display().to_string()));
         Ok(self)
     }
 
@@ -52,14 +53,14 @@ impl EventBus {
     /// a failed JSON-lines write is reported the same way.
     pub fn publish(&self, event: Event) -> Result<(), CampaignError> {
         self.store.append_event(&event)?;
-        if let Some(file) = &self.file {
+        if let Some((file, path)) = &self.file {
             let mut line = serde_json::to_vec(&event).expect("events serialise");
             line.push(b'\n');
             let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
             f.write_all(&line)
                 .and_then(|_| f.flush())
                 .map_err(|e| CampaignError::EventsFile {
-                    path: "--events file".into(),
+                    path: path.clone(),
                     reason: e.to_string(),
                 })?;
         }

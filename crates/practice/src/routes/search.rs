@@ -44,6 +44,15 @@ fn page(query_html: &str, items_html: &str) -> String {
     )
 }
 
+/// The `q` parameter (empty when absent), or the message both flavours answer a bad query
+/// string with (400).
+fn search_term(params: Result<Query<SearchParams>, QueryRejection>) -> Result<String, String> {
+    match params {
+        Ok(Query(p)) => Ok(p.q.unwrap_or_default()),
+        Err(e) => Err(format!("invalid query string: {}", e.body_text())),
+    }
+}
+
 fn html(status: StatusCode, body: String) -> Response {
     let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
@@ -59,14 +68,9 @@ pub async fn guarded(
     State(state): State<Arc<AppState>>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Response {
-    let q = match params {
-        Ok(Query(p)) => p.q.unwrap_or_default(),
-        Err(e) => {
-            return reply::error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid query string: {}", e.body_text()),
-            );
-        }
+    let q = match search_term(params) {
+        Ok(q) => q,
+        Err(message) => return reply::error(StatusCode::BAD_REQUEST, message),
     };
     let needle = q.clone();
     let names = match state
@@ -103,14 +107,9 @@ pub async fn weak(
     State(state): State<Arc<AppState>>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Response {
-    let q = match params {
-        Ok(Query(p)) => p.q.unwrap_or_default(),
-        Err(e) => {
-            return reply::error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid query string: {}", e.body_text()),
-            );
-        }
+    let q = match search_term(params) {
+        Ok(q) => q,
+        Err(message) => return reply::error(StatusCode::BAD_REQUEST, message),
     };
     let sql = format!("SELECT name FROM users WHERE name LIKE '%{q}%'");
     let query = sql.clone();
