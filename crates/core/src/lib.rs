@@ -5,6 +5,7 @@ pub mod campaign;
 pub mod component;
 pub mod event;
 pub mod guardrail;
+pub mod located;
 pub mod pattern;
 pub mod result;
 pub mod score;

@@ -6,7 +6,6 @@
 pub mod chaos;
 pub mod classify;
 pub mod event;
-mod located;
 pub mod policy;
 
 pub use chaos::{ChaosEngine, ChaosScript, FiredAction, SqlEvent, load_chaos};

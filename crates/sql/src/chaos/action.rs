@@ -16,7 +16,7 @@ use sqlparser::parser::Parser;
 use super::model::ActionFile;
 use super::template::{RenderContext, Template};
 use crate::classify::TableName;
-use crate::located::problem;
+use shakedown_core::located::problem;
 
 macro_rules! action_types {
     ($($variant:ident => $text:literal,)*) => {

@@ -13,12 +13,12 @@ use super::{
     ChaosScript, Condition, CountCondition, EventCondition, TablePattern, TimeCondition, Trigger,
 };
 use crate::event::SqlEventType;
-use crate::located::{finish, parse, problem};
+use shakedown_core::located::{finish, parse, problem};
 use crate::policy::Operation;
 
 /// Reads and compiles a chaos script. `Ok` carries the script and any warnings.
 pub fn load_chaos(text: &str) -> Result<(ChaosScript, Problems), Problems> {
-    let (file, doc) = parse::<ScenarioFile>(text, "chaos script")?;
+    let (file, doc) = parse::<ScenarioFile>(text, "chaos script", "chaos-scripts")?;
     let mut problems = Vec::new();
     let script = compile(file, &doc, &mut problems);
     finish(script, Problems(problems))

@@ -9,14 +9,14 @@ use shakedown_core::system::{Level, Problem, Problems};
 use super::model::{PatternList, PolicyFile};
 use super::{Honeypots, Operation, PatternRule, Policy, RowLimit, TableGlob, TableRestriction};
 use crate::classify::{DEFAULT_MAX_STATEMENT_BYTES, StatementType, TableOp};
-use crate::located::{finish, parse, problem};
+use shakedown_core::located::{finish, parse, problem};
 
 /// Regexes are compiled once here; this bounds what one pattern may cost.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Reads and compiles a policy. `Ok` carries the policy and any warnings; `Err` every problem.
 pub fn load_policy(text: &str) -> Result<(Policy, Problems), Problems> {
-    let (file, doc) = parse::<PolicyFile>(text, "policy")?;
+    let (file, doc) = parse::<PolicyFile>(text, "policy", "policies")?;
     let mut problems = Vec::new();
     let policy = compile(file, &doc, &mut problems);
     finish(policy, Problems(problems))

@@ -1,11 +1,11 @@
-//! Reading a YAML file into a typed model with located problems, for policies and chaos
-//! scripts. Built on core's located YAML tree (`shakedown_core::system::tree`): serde reports
+//! Reading a YAML file into a typed model with located problems, for policies, chaos scripts
+//! and fault configs. Built on the located YAML tree (`crate::system::tree`): serde reports
 //! the path of the first structural error, which the tree turns into a line and column; the
 //! caller's semantic checks then report every remaining problem at once.
 
 use serde::de::DeserializeOwned;
-use shakedown_core::system::tree::{self, Located, Pos};
-use shakedown_core::system::{Level, Problem, Problems};
+use crate::system::tree::{self, Located, Pos};
+use crate::system::{Level, Problem, Problems};
 
 /// A problem at the value (or, for `key`, the key) that `pointer` names.
 pub fn problem(
@@ -68,8 +68,13 @@ fn first_quoted(msg: &str) -> Option<&str> {
 }
 
 /// Reads `text` as YAML and deserialises it into `T`. `what` names the file kind in hints
-/// (`policy`, `chaos script`).
-pub fn parse<T: DeserializeOwned>(text: &str, what: &str) -> Result<(T, Located), Problems> {
+/// (`policy`, `chaos script`); `doc_page` is the page under `docs/` that documents its fields
+/// (`policies` for `docs/policies.md`).
+pub fn parse<T: DeserializeOwned>(
+    text: &str,
+    what: &str,
+    doc_page: &str,
+) -> Result<(T, Located), Problems> {
     let doc = match tree::read(text) {
         Ok(doc) => doc,
         Err((pos, message)) => {
@@ -137,19 +142,11 @@ pub fn parse<T: DeserializeOwned>(text: &str, what: &str) -> Result<(T, Located)
                     &pointer,
                     Level::Error,
                     format!("{label}: {msg}"),
-                    format!("see docs/{}.md for this field", doc_page(what)),
+                    format!("see docs/{doc_page}.md for this field"),
                 )
             };
             Err(Problems(vec![p]))
         }
-    }
-}
-
-fn doc_page(what: &str) -> &'static str {
-    if what.starts_with("chaos") {
-        "chaos-scripts"
-    } else {
-        "policies"
     }
 }
 
