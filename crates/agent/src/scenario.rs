@@ -1,0 +1,10 @@
+//! Scenarios: what an agent is asked to do, with what data and files, and what must hold
+//! afterwards. ChaosTrace scenario files are accepted as they are; Shakedown adds seed SQL,
+//! files, golden prompts, invariants and state checks. See docs/scenarios.md.
+
+mod file;
+mod load;
+mod model;
+
+pub use load::{load_scenario, load_scenario_file};
+pub use model::{FileAssert, FileEntry, Scenario, SqlExpect, StateCheck, StateCheckKind};
