@@ -46,7 +46,8 @@ fn a_chaostrace_scenario_loads_verbatim() {
         ]
     );
     // No golden prompts: the task is the one prompt.
-    assert_eq!(s.golden_prompts, [s.task.clone()]);
+    assert_eq!(s.golden_prompts.len(), 1);
+    assert_eq!(s.golden_prompts[0], s.task);
 }
 
 #[test]
