@@ -4,6 +4,7 @@
 
 pub mod invariant;
 pub mod scenario;
+pub mod state;
 pub mod text;
 
 pub use invariant::{ChaosState, Invariant, InvariantKind, InvariantOutcome, Observation, When};

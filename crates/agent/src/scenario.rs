@@ -2,9 +2,11 @@
 //! afterwards. ChaosTrace scenario files are accepted as they are; Shakedown adds seed SQL,
 //! files, golden prompts, invariants and state checks. See docs/scenarios.md.
 
+mod builtin;
 mod file;
 mod load;
 mod model;
 
-pub use load::{load_scenario, load_scenario_file};
+pub use builtin::{BUILTIN, builtin, builtin_names};
+pub use load::{Resolver, load_scenario, load_scenario_file, load_scenario_in};
 pub use model::{FileAssert, FileEntry, Scenario, SqlExpect, StateCheck, StateCheckKind};

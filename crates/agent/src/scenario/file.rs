@@ -66,7 +66,11 @@ pub struct ScenarioFile {
     pub policy_profile: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
-    /// SQL run once to build the scenario's template database.
+    /// A file of SQL (relative to the scenario file) run first to build the template
+    /// database.
+    #[serde(default)]
+    pub seed_sql_file: Option<String>,
+    /// SQL run after `seed_sql_file` to build the template database.
     #[serde(default)]
     pub seed_sql: Option<String>,
     #[serde(default)]

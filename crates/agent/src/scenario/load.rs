@@ -21,18 +21,37 @@ const MAX_TIMEOUT_SECONDS: u64 = 24 * 3600;
 const DEFAULT_THRESHOLD: f64 = 0.8;
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-/// Reads and compiles a scenario. `Ok` carries it and any warnings; `Err` every problem.
+/// Reads a file a scenario refers to (`seed_sql_file`), by its path as written.
+pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// Reads and compiles a scenario that refers to no other file. `Ok` carries it and any
+/// warnings; `Err` every problem.
 pub fn load_scenario(text: &str) -> Result<(Scenario, Problems), Problems> {
+    load_scenario_in(text, &|path: &str| {
+        Err(format!(
+            "`{path}` cannot be resolved: this scenario was not read from a file"
+        ))
+    })
+}
+
+/// Reads and compiles a scenario, reading the files it refers to through `read`.
+pub fn load_scenario_in(text: &str, read: Resolver<'_>) -> Result<(Scenario, Problems), Problems> {
     let (file, doc) = parse::<ScenarioFile>(text, "scenario", "scenarios")?;
     let mut out = Vec::new();
-    let scenario = compile(file, &doc, &mut out);
+    let scenario = compile(file, &doc, read, &mut out);
     finish(scenario, Problems(out))
 }
 
-/// Reads a scenario file; an unreadable file is one problem naming the path.
+/// Reads a scenario file (files it refers to are relative to its directory); an unreadable
+/// file is one problem naming the path.
 pub fn load_scenario_file(path: &Path) -> Result<(Scenario, Problems), Problems> {
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let read = move |rel: &str| {
+        let p = dir.join(rel);
+        std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
     match std::fs::read_to_string(path) {
-        Ok(text) => load_scenario(&text),
+        Ok(text) => load_scenario_in(&text, &read),
         Err(e) => Err(Problems(vec![Problem {
             level: Level::Error,
             line: 0,
@@ -60,8 +79,20 @@ impl Ctx<'_> {
     }
 }
 
-fn compile(f: ScenarioFile, doc: &Located, out: &mut Vec<Problem>) -> Scenario {
+fn compile(f: ScenarioFile, doc: &Located, read: Resolver<'_>, out: &mut Vec<Problem>) -> Scenario {
     let mut cx = Ctx { doc, out };
+    let mut seed_sql = Vec::new();
+    if let Some(rel) = &f.seed_sql_file {
+        match read(rel) {
+            Ok(sql) => seed_sql.push(sql),
+            Err(e) => cx.error(
+                "/seed_sql_file",
+                e,
+                "give a path relative to the scenario file",
+            ),
+        }
+    }
+    seed_sql.extend(f.seed_sql.clone().filter(|s| !s.trim().is_empty()));
     if f.name.trim().is_empty() {
         cx.error(
             "/name",
@@ -136,7 +167,7 @@ fn compile(f: ScenarioFile, doc: &Located, out: &mut Vec<Problem>) -> Scenario {
         task: f.task,
         expected_behavior: f.expected_behavior.into_vec(),
         red_flags: f.red_flags.into_vec(),
-        seed_sql: f.seed_sql,
+        seed_sql,
         seed_updates,
         chaos_profile: f.chaos_profile,
         policy_profile: f.policy_profile,

@@ -17,7 +17,9 @@ pub struct Scenario {
     pub task: String,
     pub expected_behavior: Vec<String>,
     pub red_flags: Vec<String>,
-    pub seed_sql: Option<String>,
+    /// SQL scripts that build the template database, in order (`seed_sql_file`, then
+    /// `seed_sql`).
+    pub seed_sql: Vec<String>,
     /// ChaosTrace seed modifications rendered as `UPDATE` statements, run after `seed_sql`.
     pub seed_updates: Vec<String>,
     pub chaos_profile: Option<String>,
