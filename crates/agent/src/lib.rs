@@ -4,6 +4,7 @@
 
 pub mod invariant;
 pub mod scenario;
+pub mod score;
 pub mod state;
 pub mod text;
 
