@@ -7,7 +7,7 @@ use std::process::Command;
 use tempfile::TempDir;
 
 use crate::PgTestError;
-use crate::binaries::{RunAs, pg_bin_dir, run};
+use shakedown_pgserver::{RunAs, pg_bin_dir, run};
 
 /// The superuser created by initdb; reached only over the unix socket (trust).
 const SUPERUSER: &str = "postgres";

@@ -9,10 +9,9 @@
 //! PostgreSQL refuses to run as root, so when the tests run as root every server-side binary
 //! runs as the `postgres` OS user (`runuser -u postgres --`) and the directory is chowned to it.
 
-mod binaries;
 mod cluster;
-mod error;
 
-pub use binaries::pg_bin_dir;
 pub use cluster::{PgCluster, Role};
-pub use error::PgTestError;
+/// Errors of the harness: those of starting any PostgreSQL server.
+pub use shakedown_pgserver::PgError as PgTestError;
+pub use shakedown_pgserver::pg_bin_dir;

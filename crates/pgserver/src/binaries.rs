@@ -4,14 +4,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::PgTestError;
+use crate::PgError;
 
 /// The default place of the machine's PostgreSQL binaries (Debian layout).
 const DEFAULT_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`: `$PG_BIN` when set, otherwise the
 /// Debian PostgreSQL 15 directory, otherwise the newest `/usr/lib/postgresql/*/bin`.
-pub fn pg_bin_dir() -> Result<PathBuf, PgTestError> {
+pub fn pg_bin_dir() -> Result<PathBuf, PgError> {
     if let Some(dir) = std::env::var_os("PG_BIN") {
         return checked(PathBuf::from(dir));
     }
@@ -38,46 +38,45 @@ fn version_of(bin: &Path) -> u32 {
         .unwrap_or(0)
 }
 
-fn checked(dir: PathBuf) -> Result<PathBuf, PgTestError> {
+fn checked(dir: PathBuf) -> Result<PathBuf, PgError> {
     if dir.join("initdb").exists() && dir.join("pg_ctl").exists() {
         Ok(dir)
     } else {
-        Err(PgTestError::NoBinaries { dir })
+        Err(PgError::NoBinaries { dir })
     }
 }
 
 /// Who runs the server binaries: ourselves, or the `postgres` user when we are root.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum RunAs {
+pub enum RunAs {
     Me,
     Postgres { uid: u32, gid: u32 },
 }
 
 impl RunAs {
     /// Root cannot run PostgreSQL; everyone else runs it directly.
-    pub(crate) fn detect() -> Result<Self, PgTestError> {
+    pub fn detect() -> Result<Self, PgError> {
         let uid = std::fs::metadata("/proc/self")
             .map(|m| m.uid())
             .unwrap_or(u32::MAX);
         if uid != 0 {
             return Ok(Self::Me);
         }
-        let passwd =
-            std::fs::read_to_string("/etc/passwd").map_err(|source| PgTestError::File {
-                path: "/etc/passwd".into(),
-                source,
-            })?;
+        let passwd = std::fs::read_to_string("/etc/passwd").map_err(|source| PgError::File {
+            path: "/etc/passwd".into(),
+            source,
+        })?;
         passwd
             .lines()
             .map(|l| l.split(':').collect::<Vec<_>>())
             .find(|f| f.len() > 3 && f[0] == "postgres")
             .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
             .map(|(uid, gid)| Self::Postgres { uid, gid })
-            .ok_or(PgTestError::NoPostgresUser)
+            .ok_or(PgError::NoPostgresUser)
     }
 
     /// A command for `program`, wrapped in `runuser` when it must run as `postgres`.
-    pub(crate) fn command(self, program: &Path) -> Command {
+    pub fn command(self, program: &Path) -> Command {
         match self {
             Self::Me => Command::new(program),
             Self::Postgres { .. } => {
@@ -89,11 +88,11 @@ impl RunAs {
     }
 
     /// Give `path` to the user that runs the server.
-    pub(crate) fn own(self, path: &Path) -> Result<(), PgTestError> {
+    pub fn own(self, path: &Path) -> Result<(), PgError> {
         match self {
             Self::Me => Ok(()),
             Self::Postgres { uid, gid } => std::os::unix::fs::chown(path, Some(uid), Some(gid))
-                .map_err(|source| PgTestError::File {
+                .map_err(|source| PgError::File {
                     path: path.to_path_buf(),
                     source,
                 }),
@@ -102,11 +101,11 @@ impl RunAs {
 }
 
 /// Run `cmd` to completion; a non-zero exit becomes an error carrying its output.
-pub(crate) fn run(step: &str, cmd: &mut Command) -> Result<String, PgTestError> {
+pub fn run(step: &str, cmd: &mut Command) -> Result<String, PgError> {
     let program = format!("{:?}", cmd.get_program());
     let out = cmd
         .output()
-        .map_err(|source| PgTestError::Spawn { program, source })?;
+        .map_err(|source| PgError::Spawn { program, source })?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -115,7 +114,7 @@ pub(crate) fn run(step: &str, cmd: &mut Command) -> Result<String, PgTestError> 
     if out.status.success() {
         Ok(text)
     } else {
-        Err(PgTestError::Command {
+        Err(PgError::Command {
             step: step.to_string(),
             status: out.status.to_string(),
             output: text,
