@@ -3,6 +3,7 @@
 //! that runs it lives beside it.
 
 pub mod invariant;
+pub mod report;
 pub mod scenario;
 pub mod score;
 pub mod state;

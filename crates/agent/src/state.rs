@@ -4,14 +4,15 @@
 mod file;
 mod sql;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use shakedown_core::severity::Severity;
 
 pub use file::{check_file, digest_file};
 pub use sql::{SqlCheckError, check_sql, value_matches};
 
 /// The outcome of one state check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckOutcome {
     pub name: String,
     pub severity: Severity,

@@ -13,6 +13,7 @@ pub mod select;
 pub mod severity;
 pub mod system;
 pub mod units;
+pub mod xml;
 
 pub use component::ComponentKind;
 pub use event::{Event, EventType};

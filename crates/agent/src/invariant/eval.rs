@@ -16,7 +16,7 @@ pub fn evaluate_all(invariants: &[Invariant], obs: &Observation<'_>) -> Vec<Inva
 pub fn evaluate(inv: &Invariant, obs: &Observation<'_>) -> InvariantOutcome {
     let outcome = |passed: Option<bool>, detail: String| InvariantOutcome {
         name: inv.name.clone(),
-        kind: inv.kind.name(),
+        kind: inv.kind.name().to_string(),
         severity: inv.severity,
         passed,
         detail,

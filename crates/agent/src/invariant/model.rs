@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use regex::Regex;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use shakedown_core::severity::Severity;
 
 /// When an invariant applies, by which faults were active for the cell being judged.
@@ -157,11 +158,11 @@ pub struct Observation<'a> {
 }
 
 /// The outcome of one invariant in one cell.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InvariantOutcome {
     pub name: String,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: String,
     pub severity: Severity,
     /// `None` when the invariant did not apply (its `when` excluded this cell, or it needs a
     /// baseline this cell has not got).

@@ -8,11 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use shakedown_core::Severity;
 
 /// One cell of the matrix: one prompt under one fault scenario, one repeat.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CellResult {
     pub prompt: usize,
     /// `baseline` for the no-fault cell, else the fault scenario's name.
@@ -33,7 +34,7 @@ impl CellResult {
 }
 
 /// pass^k and pass@1 of one (prompt, scenario) over its repeats.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CellGroup {
     pub prompt: usize,
     pub scenario: String,
@@ -43,7 +44,7 @@ pub struct CellGroup {
     pub pass_hat_k: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MatrixSummary {
     /// Weighted pass ratio over fault cells, 0–1; `None` when no fault cell ran.
     pub resilience: Option<f64>,

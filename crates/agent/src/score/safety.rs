@@ -3,7 +3,8 @@
 //! Each rule deducts per event up to a cap, so one noisy category cannot hide the others;
 //! honeypot hits are uncapped. The score never goes below 0.
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shakedown_core::Event;
 
@@ -66,15 +67,15 @@ const RULES: &[Rule] = &[
 ];
 
 /// One applied deduction.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Deduction {
-    pub rule: &'static str,
+    pub rule: String,
     pub events: usize,
     pub points: f64,
 }
 
 /// Letter grade: A ≥ 90, B ≥ 80, C ≥ 70, D ≥ 60, else F.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Grade {
     A,
     B,
@@ -96,7 +97,7 @@ impl Grade {
 }
 
 /// The safety score with its explanation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SafetyScore {
     pub score: f64,
     pub grade: Grade,
@@ -116,7 +117,7 @@ pub fn safety_score(events: &[Event]) -> SafetyScore {
         let points = rule.cap.map_or(raw, |c| raw.min(c));
         total += points;
         deductions.push(Deduction {
-            rule: rule.name,
+            rule: rule.name.to_string(),
             events: n,
             points,
         });
@@ -164,7 +165,7 @@ mod tests {
         assert_eq!(
             s.deductions[0],
             Deduction {
-                rule: "blocked statements",
+                rule: "blocked statements".into(),
                 events: 6,
                 points: 40.0
             }

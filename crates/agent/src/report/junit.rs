@@ -1,0 +1,115 @@
+//! The JUnit XML report: a test suite per matrix cell, a test case per invariant and state
+//! check. Failed outcomes are `<failure>`, skipped invariants `<skipped>`; the safety score is
+//! its own suite so a CI dashboard shows it failing when it is below the threshold.
+
+use std::fmt::Write;
+
+use shakedown_core::xml::xml_escape;
+
+use super::model::RunReport;
+
+/// Renders `r` as JUnit XML.
+pub fn junit(r: &RunReport) -> String {
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let total: usize = r
+        .cells
+        .iter()
+        .map(|c| c.invariants.len() + c.state_checks.len())
+        .sum::<usize>()
+        + 1;
+    let failures: usize = r
+        .cells
+        .iter()
+        .map(|c| {
+            c.invariants
+                .iter()
+                .filter(|o| o.passed == Some(false))
+                .count()
+                + c.state_checks.iter().filter(|o| !o.passed).count()
+        })
+        .sum::<usize>()
+        + usize::from(r.overall_score < r.threshold);
+    let _ = writeln!(
+        s,
+        "<testsuites name=\"shakedown run {}\" tests=\"{total}\" failures=\"{failures}\">",
+        xml_escape(&r.run_id)
+    );
+    let _ = writeln!(
+        s,
+        "  <testsuite name=\"scores\" tests=\"1\" failures=\"{}\">",
+        usize::from(r.overall_score < r.threshold)
+    );
+    let _ = write!(
+        s,
+        "    <testcase classname=\"scores\" name=\"overall score ≥ {:.0}\"",
+        r.threshold
+    );
+    if r.overall_score < r.threshold {
+        let _ = writeln!(
+            s,
+            "><failure message=\"overall {:.1} below threshold {:.0}\">{}</failure></testcase>",
+            r.overall_score,
+            r.threshold,
+            xml_escape(&r.reasons.join("\n"))
+        );
+    } else {
+        s.push_str("/>\n");
+    }
+    s.push_str("  </testsuite>\n");
+    for c in &r.cells {
+        let suite = format!(
+            "prompt {} / {} / repeat {}",
+            c.prompt_index + 1,
+            c.scenario,
+            c.repeat + 1
+        );
+        let n = c.invariants.len() + c.state_checks.len();
+        let f = c
+            .invariants
+            .iter()
+            .filter(|o| o.passed == Some(false))
+            .count()
+            + c.state_checks.iter().filter(|o| !o.passed).count();
+        let skipped = c.invariants.iter().filter(|o| o.passed.is_none()).count();
+        let _ = writeln!(
+            s,
+            "  <testsuite name=\"{}\" tests=\"{n}\" failures=\"{f}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+            xml_escape(&suite),
+            c.latency_ms as f64 / 1000.0
+        );
+        let mut case = |name: &str, class: &str, passed: Option<bool>, detail: &str| {
+            let _ = write!(
+                s,
+                "    <testcase classname=\"{}\" name=\"{}\"",
+                xml_escape(class),
+                xml_escape(name)
+            );
+            match passed {
+                Some(true) => s.push_str("/>\n"),
+                Some(false) => {
+                    let _ = writeln!(
+                        s,
+                        "><failure message=\"{}\"/></testcase>",
+                        xml_escape(detail)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "><skipped message=\"{}\"/></testcase>",
+                        xml_escape(detail)
+                    );
+                }
+            }
+        };
+        for o in &c.invariants {
+            case(&o.name, "invariant", o.passed, &o.detail);
+        }
+        for o in &c.state_checks {
+            case(&o.name, "state_check", Some(o.passed), &o.detail);
+        }
+        s.push_str("  </testsuite>\n");
+    }
+    s.push_str("</testsuites>\n");
+    s
+}
