@@ -51,6 +51,11 @@ pub enum Command {
     Demo(commands::demo::DemoArgs),
     /// The PostgreSQL interception proxy: classify and police every statement.
     PgProxy(commands::pg_proxy::PgProxyArgs),
+    /// The HTTP fault proxy: provider-faithful LLM faults, tool faults and context attacks on
+    /// the calls an agent makes (reverse proxy, HTTP_PROXY, CONNECT with TLS interception).
+    FaultProxy(commands::fault_proxy::FaultProxyArgs),
+    /// List the built-in fault profiles.
+    Profiles,
     /// The TCP fault proxy: Toxiproxy's toxics behind a Toxiproxy-compatible admin API.
     TcpProxy(commands::tcp_proxy::TcpProxyArgs),
     /// Raw HTTP load from the burst engine (benchmarks): like `oha`, loopback only.
@@ -74,6 +79,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::MockLlm(args) => commands::mock_llm::run(args).await,
         Command::PgProxy(args) => commands::pg_proxy::run(args, cli.data_dir).await,
         Command::TcpProxy(args) => commands::tcp_proxy::run(args).await,
+        Command::FaultProxy(args) => commands::fault_proxy::run(args, cli.data_dir).await,
+        Command::Profiles => commands::profiles::run(),
     };
     match result {
         Ok(exit) => exit.into(),

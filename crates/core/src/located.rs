@@ -99,54 +99,79 @@ pub fn parse<T: DeserializeOwned>(
     match serde_path_to_error::deserialize::<_, T>(&doc.value) {
         Ok(v) => Ok((v, doc)),
         Err(e) => {
-            let pointer = pointer_of(e.path());
-            let msg = e.inner().to_string();
-            let field = pointer.rsplit('/').next().unwrap_or("").to_string();
-            let p = if let Some(rest) = msg.strip_prefix("unknown field ") {
-                let key = first_quoted(rest).unwrap_or("?");
-                // serde_path_to_error usually ends the path at the unknown key already.
-                let escaped = tree::escape(key);
-                let child = if pointer.rsplit('/').next() == Some(escaped.as_str()) {
-                    pointer.clone()
-                } else {
-                    format!("{pointer}/{escaped}")
-                };
-                let allowed = rest
-                    .split_once("expected ")
-                    .map(|(_, a)| a.replace('`', "").replace("one of ", ""))
-                    .unwrap_or_default();
-                at(
-                    doc.key_pos(&child),
-                    &child,
-                    Level::Error,
-                    format!("unknown field `{key}`"),
-                    format!("remove it or fix its spelling; allowed here: {allowed}"),
-                )
-            } else if let Some(rest) = msg.strip_prefix("missing field ") {
-                let key = first_quoted(rest).unwrap_or("?");
-                at(
-                    doc.value_pos(&pointer),
-                    &pointer,
-                    Level::Error,
-                    format!("missing required field `{key}`"),
-                    format!("add `{key}:` here"),
-                )
-            } else {
-                let label = if field.is_empty() {
-                    what.to_string()
-                } else {
-                    format!("`{field}`")
-                };
-                at(
-                    doc.value_pos(&pointer),
-                    &pointer,
-                    Level::Error,
-                    format!("{label}: {msg}"),
-                    format!("see docs/{doc_page}.md for this field"),
-                )
-            };
+            let p = serde_problem(&doc, "", &e, what, doc_page);
             Err(Problems(vec![p]))
         }
+    }
+}
+
+/// Deserialises `value`, the part of an already-read document at `pointer`, into `T`. Lets a
+/// loader read a file section by section and report a problem in every section, not only the
+/// first; the problem is located like [`parse`]'s.
+pub fn parse_value<T: DeserializeOwned>(
+    doc: &Located,
+    value: &serde_json::Value,
+    pointer: &str,
+    what: &str,
+    doc_page: &str,
+) -> Result<T, Problem> {
+    serde_path_to_error::deserialize::<_, T>(value)
+        .map_err(|e| serde_problem(doc, pointer, &e, what, doc_page))
+}
+
+/// Turns a serde error (with the path below `base`) into a located problem with a hint.
+fn serde_problem(
+    doc: &Located,
+    base: &str,
+    e: &serde_path_to_error::Error<serde_json::Error>,
+    what: &str,
+    doc_page: &str,
+) -> Problem {
+    let pointer = format!("{base}{}", pointer_of(e.path()));
+    let msg = e.inner().to_string();
+    let field = pointer.rsplit('/').next().unwrap_or("").to_string();
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        let key = first_quoted(rest).unwrap_or("?");
+        // serde_path_to_error usually ends the path at the unknown key already.
+        let escaped = tree::escape(key);
+        let child = if pointer.rsplit('/').next() == Some(escaped.as_str()) {
+            pointer.clone()
+        } else {
+            format!("{pointer}/{escaped}")
+        };
+        let allowed = rest
+            .split_once("expected ")
+            .map(|(_, a)| a.replace('`', "").replace("one of ", ""))
+            .unwrap_or_default();
+        at(
+            doc.key_pos(&child),
+            &child,
+            Level::Error,
+            format!("unknown field `{key}`"),
+            format!("remove it or fix its spelling; allowed here: {allowed}"),
+        )
+    } else if let Some(rest) = msg.strip_prefix("missing field ") {
+        let key = first_quoted(rest).unwrap_or("?");
+        at(
+            doc.value_pos(&pointer),
+            &pointer,
+            Level::Error,
+            format!("missing required field `{key}`"),
+            format!("add `{key}:` here"),
+        )
+    } else {
+        let label = if field.is_empty() {
+            what.to_string()
+        } else {
+            format!("`{field}`")
+        };
+        at(
+            doc.value_pos(&pointer),
+            &pointer,
+            Level::Error,
+            format!("{label}: {msg}"),
+            format!("see docs/{doc_page}.md for this field"),
+        )
     }
 }
 

@@ -69,10 +69,10 @@ fn header_tool(headers: &HeaderMap) -> Option<String> {
 fn rpc_tool(v: &Value) -> Option<String> {
     let method = v.get("method")?.as_str()?;
     v.get("jsonrpc")?;
-    if method == "tools/call" {
-        if let Some(name) = v.pointer("/params/name").and_then(Value::as_str) {
-            return Some(name.to_string());
-        }
+    if method == "tools/call"
+        && let Some(name) = v.pointer("/params/name").and_then(Value::as_str)
+    {
+        return Some(name.to_string());
     }
     Some(method.to_string())
 }

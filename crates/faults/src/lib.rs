@@ -12,14 +12,29 @@
 
 pub mod apply;
 pub mod call;
+pub mod config;
 pub mod decide;
 pub mod detect;
+pub mod engine;
+pub mod events;
 pub mod fault;
+pub mod plan;
+pub mod provider;
+pub mod matcher;
+pub mod profiles;
+pub mod proxy;
+pub mod schedule;
 pub mod server;
+pub mod stream;
+pub mod transform;
 
 pub use apply::{CallPlan, ResponseShaper, Step, Synthetic};
 pub use call::{ApiKind, CallInfo};
+pub use config::{FaultConfig, Rule, load_faults, load_faults_file};
 pub use decide::Decider;
+pub use plan::{plan, plan_for_request};
+pub use engine::FaultEngine;
 pub use fault::{
     ContextAttackKind, DriftKind, Fault, FaultFamily, FiredFault, RateLimitKind, StreamFault,
 };
+pub use proxy::{FaultProxy, FaultProxyHandle, FaultProxyOptions, Planner, ProxyError};

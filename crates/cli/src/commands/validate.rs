@@ -1,4 +1,4 @@
-//! `shakedown validate [FILE] [--policy FILE] [--chaos FILE]`: every problem with
+//! `shakedown validate [FILE] [--policy FILE] [--chaos FILE] [--faults FILE]`: every problem with
 //! line:column and a hint; exit 2 on errors.
 
 use std::path::PathBuf;
@@ -21,6 +21,9 @@ pub struct ValidateArgs {
     /// A chaos script (file, or a built-in name such as db_lock_v1).
     #[arg(long, value_name = "FILE")]
     pub chaos: Option<String>,
+    /// A fault config for the HTTP fault proxy (file, or a built-in profile name).
+    #[arg(long, value_name = "FILE")]
+    pub faults: Option<String>,
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<Exit> {
@@ -53,6 +56,24 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Exit> {
             &name,
             shakedown_sql::chaos::load_chaos(&text)
                 .map(|(s, w)| (format!("chaos script `{}`", s.name), w)),
+        );
+    }
+    if let Some(f) = &args.faults {
+        let path = std::path::Path::new(f);
+        let (name, result) = if path.exists() {
+            (path.display().to_string(), shakedown_faults::load_faults_file(path))
+        } else {
+            match shakedown_faults::profiles::source(f) {
+                Some(text) => (format!("{f} (built in)"), shakedown_faults::load_faults(text)),
+                None => anyhow::bail!(
+                    "no fault config file `{f}` and no built-in profile of that name; built-ins: {}",
+                    shakedown_faults::profiles::names().join(", ")
+                ),
+            }
+        };
+        ok &= report(
+            &name,
+            result.map(|(c, w)| (format!("fault config, {} rule(s)", c.rules.len()), w)),
         );
     }
     Ok(if ok { Exit::Passed } else { Exit::Error })

@@ -2,6 +2,10 @@
 //! (Shakedown's extension to Flakestorm's `chaos:` block).
 
 use serde::Deserialize;
+use shakedown_core::ByteSize;
+
+/// Request bodies above this are answered 413 when the config sets no `max_request_body`.
+pub const DEFAULT_MAX_REQUEST_BODY: u64 = 16 * ByteSize::MIB;
 
 /// One reverse-proxy route: requests whose path starts with `prefix` go to `upstream` with the
 /// prefix stripped (`/openai/v1/chat/completions` → `{upstream}/v1/chat/completions`).
@@ -18,7 +22,7 @@ pub struct Route {
 }
 
 /// The `proxy:` block.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxySettings {
     /// Address to listen on (`127.0.0.1:8480`); the CLI's `--listen` wins.
@@ -41,6 +45,37 @@ pub struct ProxySettings {
     /// local test server's self-signed certificate.
     #[serde(default)]
     pub upstream_ca_file: Option<String>,
+    /// Hosts the forward proxy and `CONNECT` may reach besides loopback (`api.example.com`,
+    /// `*.example.com`). Routes are trusted config and need no entry here.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// Largest request body the proxy buffers (`16MB` when unset); larger ones get a 413.
+    #[serde(default)]
+    pub max_request_body: Option<ByteSize>,
+}
+
+impl Default for ProxySettings {
+    /// The same defaults an empty `proxy:` block gets (forward proxy and interception on).
+    fn default() -> ProxySettings {
+        ProxySettings {
+            listen: None,
+            routes: Vec::new(),
+            forward: true,
+            intercept_tls: true,
+            ca_dir: None,
+            upstream_ca_file: None,
+            allow_hosts: Vec::new(),
+            max_request_body: None,
+        }
+    }
+}
+
+impl ProxySettings {
+    /// The request body cap in bytes.
+    pub fn max_request_body_bytes(&self) -> u64 {
+        self.max_request_body
+            .map_or(DEFAULT_MAX_REQUEST_BODY, ByteSize::bytes)
+    }
 }
 
 fn yes() -> bool {
