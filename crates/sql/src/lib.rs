@@ -3,6 +3,7 @@
 //! I/O, no async runtime, no regex compiled per call. The proxy (`shakedown-proxy`) feeds it
 //! statements and executes what it decides.
 
+pub mod builtin;
 pub mod chaos;
 pub mod classify;
 pub mod event;
