@@ -4,8 +4,10 @@
 //! directory; agents log in over TCP on 127.0.0.1 with per-run SCRAM roles.
 //!
 //! Layout under the root: `data/` (the cluster), `sock/` (the unix socket), `server.log`,
-//! `.lock` (held while a process checks or starts the cluster, so two `shakedown run`s at once
-//! never race to initdb or start it twice).
+//! `admin.pw` (mode 0600: the password of `shakedown_admin`, the superuser Shakedown itself
+//! uses over TCP for sandbox databases and chaos actions), `.lock` (held while a process
+//! checks or starts the cluster, so two `shakedown run`s at once never race to initdb or start
+//! it twice).
 
 use std::fs::{File, OpenOptions};
 use std::net::TcpListener;
@@ -16,6 +18,8 @@ use crate::PgError;
 use crate::binaries::{RunAs, pg_bin_dir, run};
 
 const SUPERUSER: &str = "postgres";
+/// The superuser Shakedown logs in as over TCP (SCRAM).
+pub const ADMIN_ROLE: &str = "shakedown_admin";
 const START_ATTEMPTS: usize = 3;
 
 /// Settings for a sandbox cluster: durability traded for speed (a sandbox database lives
@@ -41,6 +45,7 @@ pub struct ManagedServer {
     bin: PathBuf,
     run_as: RunAs,
     port: u16,
+    admin_password: String,
 }
 
 impl ManagedServer {
@@ -60,6 +65,7 @@ impl ManagedServer {
             bin,
             run_as,
             port: 0,
+            admin_password: String::new(),
         };
         if !server.data_dir().join("PG_VERSION").exists() {
             server.initdb()?;
@@ -68,6 +74,7 @@ impl ManagedServer {
             Some(port) => server.port = port,
             None => server.start()?,
         }
+        server.admin_password = server.ensure_admin()?;
         drop(lock);
         Ok(server)
     }
@@ -91,15 +98,67 @@ impl ManagedServer {
         std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
     }
 
-    /// A superuser connection config over the unix socket, to database `postgres`.
+    /// A superuser connection config (`shakedown_admin` over TCP), to database `postgres`.
     pub fn admin_config(&self) -> tokio_postgres::Config {
         let mut c = tokio_postgres::Config::new();
-        c.host_path(self.socket_dir())
+        c.host("127.0.0.1")
             .port(self.port)
-            .user(SUPERUSER)
+            .user(ADMIN_ROLE)
+            .password(self.admin_password.as_str())
             .dbname("postgres")
             .application_name("shakedown-admin");
         c
+    }
+
+    /// The superuser's URL for database `db`.
+    pub fn admin_url(&self, db: &str) -> String {
+        format!(
+            "postgres://{ADMIN_ROLE}:{}@127.0.0.1:{}/{db}",
+            self.admin_password, self.port
+        )
+    }
+
+    /// The admin role's password, created on first start and kept in `admin.pw` (0600).
+    fn ensure_admin(&self) -> Result<String, PgError> {
+        let path = self.root.join("admin.pw");
+        if let Ok(pw) = std::fs::read_to_string(&path)
+            && !pw.trim().is_empty()
+        {
+            return Ok(pw.trim().to_string());
+        }
+        let pw: String = {
+            use rand::Rng;
+            rand::rng()
+                .sample_iter(rand::distr::Alphanumeric)
+                .take(32)
+                .map(char::from)
+                .collect()
+        };
+        let sql = format!(
+            "DO $$ BEGIN \
+               IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{ADMIN_ROLE}') THEN \
+                 ALTER ROLE {ADMIN_ROLE} WITH SUPERUSER LOGIN PASSWORD '{pw}'; \
+               ELSE \
+                 CREATE ROLE {ADMIN_ROLE} WITH SUPERUSER LOGIN PASSWORD '{pw}'; \
+               END IF; END $$"
+        );
+        let mut cmd = Command::new(self.bin.join("psql"));
+        cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.socket_dir())
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-c",
+                &sql,
+            ])
+            .env_remove("PGPASSWORD");
+        run("creating the admin role", &mut cmd)?;
+        write_private(&path, &pw)?;
+        Ok(pw)
     }
 
     /// Stops the server (fast shutdown). The cluster stays on disk for the next start.
@@ -196,6 +255,24 @@ fn lock(root: &Path) -> Result<File, PgError> {
         })?;
     f.lock().map_err(|source| PgError::File { path, source })?;
     Ok(f)
+}
+
+/// Writes `text` to a new file readable only by its owner.
+fn write_private(path: &Path, text: &str) -> Result<(), PgError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| PgError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(text.as_bytes()).map_err(err)
 }
 
 fn set_private(dir: &Path) -> Result<(), PgError> {

@@ -28,6 +28,7 @@ const MAX_IDENT: usize = 63;
 #[derive(Debug, Clone)]
 pub struct SandboxServer {
     admin: Config,
+    admin_url: String,
     /// Where agents connect (through the proxy's upstream): host and port on loopback.
     host: String,
     port: u16,
@@ -91,6 +92,7 @@ impl SandboxServer {
     pub fn managed(server: &ManagedServer) -> SandboxServer {
         SandboxServer {
             admin: server.admin_config(),
+            admin_url: server.admin_url("postgres"),
             host: "127.0.0.1".into(),
             port: server.port(),
         }
@@ -98,6 +100,11 @@ impl SandboxServer {
 
     /// Sandbox databases on the server of `url` (`postgres://admin:pw@127.0.0.1:5432/postgres`).
     pub fn from_url(url: &str) -> Result<SandboxServer, PgError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(PgError::Invalid(format!(
+                "--pg-url `{url}` is not a PostgreSQL URL; use postgres://USER:PASSWORD@HOST:PORT/DB"
+            )));
+        }
         let admin: Config = url.parse().map_err(|e| {
             PgError::Invalid(format!(
                 "--pg-url `{url}` is not a PostgreSQL URL ({e}); use postgres://USER:PASSWORD@HOST:PORT/DB"
@@ -112,7 +119,27 @@ impl SandboxServer {
             }
         };
         let port = admin.get_ports().first().copied().unwrap_or(5432);
-        Ok(SandboxServer { admin, host, port })
+        Ok(SandboxServer {
+            admin,
+            admin_url: url.to_string(),
+            host,
+            port,
+        })
+    }
+
+    /// The admin URL pointed at database `db` (for the chaos runtime's database-side actions
+    /// and the catalog).
+    pub fn admin_url(&self, db: &str) -> String {
+        match self.admin_url.rfind('/') {
+            Some(i)
+                if self.admin_url[..i].contains("://") && !self.admin_url[..i].ends_with('/') =>
+            {
+                let rest = &self.admin_url[i + 1..];
+                let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
+                format!("{}/{db}{query}", &self.admin_url[..i])
+            }
+            _ => format!("{}/{db}", self.admin_url.trim_end_matches('/')),
+        }
     }
 
     async fn connect(&self, db: &str) -> Result<Client, PgError> {

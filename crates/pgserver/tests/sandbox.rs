@@ -34,6 +34,14 @@ async fn templates_and_run_clones() {
     // A second open finds the same running server.
     let again = ManagedServer::ensure(root.path()).unwrap();
     assert_eq!(again.port(), server.0.port());
+    // The admin password is kept private and the admin URL logs in.
+    let pw = root.path().join("admin.pw");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&pw).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    login(&server.0.admin_url("postgres")).await.unwrap();
 
     let sandbox = SandboxServer::managed(&server.0);
     let seed = vec![
@@ -144,7 +152,16 @@ fn bad_pg_urls_are_refused_clearly() {
             .contains("postgres://USER:PASSWORD@HOST:PORT/DB"),
         "{e}"
     );
-    let e = SandboxServer::from_url("host=/var/run/postgresql user=x").unwrap_err();
+    let e = SandboxServer::from_url("host=127.0.0.1 user=x").unwrap_err();
+    assert!(e.to_string().contains("not a PostgreSQL URL"), "{e}");
+    let e = SandboxServer::from_url("postgres://x@%2Fvar%2Frun%2Fpostgresql/db").unwrap_err();
     assert!(e.to_string().contains("TCP host"), "{e}");
-    assert!(SandboxServer::from_url("postgres://a:b@127.0.0.1:5432/postgres").is_ok());
+    let s =
+        SandboxServer::from_url("postgres://a:b@127.0.0.1:5432/postgres?sslmode=disable").unwrap();
+    assert_eq!(
+        s.admin_url("run_1"),
+        "postgres://a:b@127.0.0.1:5432/run_1?sslmode=disable"
+    );
+    let s = SandboxServer::from_url("postgres://a:b@127.0.0.1:5432").unwrap();
+    assert_eq!(s.admin_url("run_1"), "postgres://a:b@127.0.0.1:5432/run_1");
 }
