@@ -1,0 +1,345 @@
+//! Landlock confinement by re-exec. The agent is started as `shakedown-confine --write DIR ...
+//! -- CMD ARGS...`: that launcher restricts *itself* (Landlock is inherited across `exec` and
+//! by every child) and then `exec`s the agent, so no `pre_exec` hook (and no `unsafe`) is
+//! needed. The rules: read and execute everywhere except beneath the `--deny-read` paths,
+//! write (create, delete, rename, truncate) only beneath the `--write` directories, plus
+//! writing the harmless devices (`/dev/null`, `/dev/zero`, `/dev/full`, `/dev/tty`).
+//! Everything else is denied with `EACCES`.
+//!
+//! Landlock only grants, so "everywhere except P" is built by granting, along the path from
+//! `/` down to P, every sibling of each step, and only listing (not reading files) for the
+//! steps themselves.
+//!
+//! Landlock ABI 3 (Linux 6.2) is a hard requirement: ABI 1 and 2 cannot stop `truncate(2)` of
+//! a file outside, so a kernel without it is refused rather than half-enforced.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use landlock::{
+    ABI, Access, AccessFs, BitFlags, CompatLevel, Compatible, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, path_beneath_rules,
+};
+use nix::sys::resource::{Resource, setrlimit};
+
+use crate::error::SandboxError;
+
+/// The Landlock ABI whose file-system rights we require in full.
+const REQUIRED_ABI: ABI = ABI::V3;
+
+/// Devices any program may need to write; never a place to leave data.
+const WRITABLE_DEVICES: [&str; 4] = ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"];
+
+/// Exit status of the launcher when it cannot confine or exec (as `env`, `timeout` and
+/// container runtimes use 125..127): 125 confinement failed, 126 not executable, 127 not found.
+pub const EXIT_CONFINE_FAILED: i32 = 125;
+
+/// What to confine and what to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfineSpec {
+    /// Directories the agent may write beneath (the run root).
+    pub write: Vec<PathBuf>,
+    /// Largest file the agent may write, enforced with `RLIMIT_FSIZE` (writes past it fail
+    /// with `EFBIG`); `None` for no limit.
+    pub max_file_size: Option<u64>,
+    /// When false, creating symlinks in the write directories is refused by Landlock.
+    pub allow_symlinks: bool,
+    /// Paths (outside the write directories) whose files may not be read: the policy's
+    /// blocking rules for reads outside the working directory.
+    pub deny_read: Vec<PathBuf>,
+    pub program: OsString,
+    pub args: Vec<OsString>,
+}
+
+/// How the restriction went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfineStatus {
+    /// Every handled right (ABI 3's full file-system set) is enforced.
+    pub fully_enforced: bool,
+    /// `no_new_privs` is set (required by Landlock for an unprivileged caller).
+    pub no_new_privs: bool,
+}
+
+fn unavailable(reason: impl std::fmt::Display) -> SandboxError {
+    SandboxError::LandlockUnavailable {
+        reason: reason.to_string(),
+    }
+}
+
+/// Every file-system right of [`REQUIRED_ABI`].
+fn handled() -> BitFlags<AccessFs> {
+    AccessFs::from_all(REQUIRED_ABI)
+}
+
+fn ruleset() -> Result<Ruleset, SandboxError> {
+    Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(handled())
+        .map_err(unavailable)
+}
+
+/// Checks, without restricting this process, that the kernel can enforce the full rule set.
+/// Call before spawning a confined agent so the refusal is a typed error, not an exit status.
+pub fn probe_landlock() -> Result<(), SandboxError> {
+    ruleset()?.create().map_err(unavailable)?;
+    Ok(())
+}
+
+/// Restricts the current process (and everything it later runs) to the spec's rules.
+pub fn restrict(spec: &ConfineSpec) -> Result<ConfineStatus, SandboxError> {
+    let mut write = handled();
+    if !spec.allow_symlinks {
+        write.remove(AccessFs::MakeSym);
+    }
+    let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate;
+    let (readable, listable) = read_grants(&spec.deny_read, &spec.write);
+    let status = ruleset()?
+        .create()
+        .map_err(unavailable)?
+        .add_rules(path_beneath_rules(
+            readable,
+            AccessFs::from_read(REQUIRED_ABI),
+        ))
+        .map_err(unavailable)?
+        .add_rules(path_beneath_rules(listable, AccessFs::ReadDir))
+        .map_err(unavailable)?
+        .add_rules(path_beneath_rules(&spec.write, write))
+        .map_err(unavailable)?
+        .add_rules(path_beneath_rules(WRITABLE_DEVICES, device))
+        .map_err(unavailable)?
+        .restrict_self()
+        .map_err(unavailable)?;
+    let out = ConfineStatus {
+        fully_enforced: status.ruleset == RulesetStatus::FullyEnforced,
+        no_new_privs: status.no_new_privs,
+    };
+    if !out.fully_enforced {
+        // HardRequirement should already have failed; never accept less silently.
+        return Err(unavailable(format!(
+            "the kernel enforced the rules only {:?}",
+            status.ruleset
+        )));
+    }
+    if let Some(limit) = spec.max_file_size {
+        setrlimit(Resource::RLIMIT_FSIZE, limit, limit)
+            .map_err(|e| SandboxError::io("set RLIMIT_FSIZE", e.into()))?;
+    }
+    Ok(out)
+}
+
+/// Rules past which a deny list is not expanded further (a deny deep in a huge tree).
+const MAX_READ_RULES: usize = 20_000;
+
+/// Splits the file system into what may be read (whole trees) and the directories on the way
+/// to a denied path (listing only). Denied paths inside a write directory are left to the
+/// watcher: Landlock cannot take back what the write rule grants.
+fn read_grants(deny: &[PathBuf], write: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let canon = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+    let write: Vec<PathBuf> = write.iter().map(canon).collect();
+    let deny: Vec<PathBuf> = deny
+        .iter()
+        .filter(|p| p.is_absolute())
+        .map(canon)
+        .filter(|p| p != Path::new("/") && !write.iter().any(|w| p.starts_with(w)))
+        .collect();
+    let mut readable = Vec::new();
+    let mut listable = Vec::new();
+    let mut stack = vec![PathBuf::from("/")];
+    while let Some(path) = stack.pop() {
+        // A symlink is granted as what it points to; never grant a way into a denied tree.
+        let real = canon(&path);
+        if deny.iter().any(|d| real.starts_with(d)) {
+            continue;
+        }
+        let above_denied = deny.iter().any(|d| d.starts_with(&real) && d != &real);
+        if !above_denied {
+            readable.push(path);
+            continue;
+        }
+        // A link to a tree holding a denied path would grant all of it; its real path is
+        // walked on its own. Past the rule budget we stop granting: stricter, never looser.
+        if real != path || readable.len() + listable.len() > MAX_READ_RULES {
+            continue;
+        }
+        listable.push(path.clone());
+        if let Ok(entries) = std::fs::read_dir(&path) {
+            stack.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    (readable, listable)
+}
+
+/// Restricts the current process, then replaces it with the agent. Returns only on failure.
+pub fn confine_and_exec(spec: &ConfineSpec) -> SandboxError {
+    if spec.write.is_empty() {
+        return unavailable("no --write directory was given, so nothing could be written");
+    }
+    if let Err(e) = restrict(spec) {
+        return e;
+    }
+    let err = std::process::Command::new(&spec.program)
+        .args(&spec.args)
+        .exec();
+    SandboxError::Spawn {
+        program: spec.program.to_string_lossy().into_owned(),
+        source: err,
+    }
+}
+
+/// The launcher's usage line, printed on a bad command line.
+pub const USAGE: &str = "usage: shakedown-confine [--write DIR]... [--deny-read PATH]... \
+                         [--max-file-size BYTES] [--allow-symlinks] -- CMD [ARGS...]";
+
+/// Parses the launcher's arguments (without the program name).
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<ConfineSpec, String> {
+    let mut it = args.into_iter();
+    let mut spec = ConfineSpec {
+        write: Vec::new(),
+        max_file_size: None,
+        allow_symlinks: false,
+        deny_read: Vec::new(),
+        program: OsString::new(),
+        args: Vec::new(),
+    };
+    while let Some(arg) = it.next() {
+        match arg.to_str() {
+            Some("--write") => {
+                let dir = it.next().ok_or("--write needs a directory")?;
+                spec.write.push(PathBuf::from(dir));
+            }
+            Some("--max-file-size") => {
+                let n = it.next().ok_or("--max-file-size needs a byte count")?;
+                let n = n
+                    .to_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or("--max-file-size needs a byte count")?;
+                spec.max_file_size = Some(n);
+            }
+            Some("--allow-symlinks") => spec.allow_symlinks = true,
+            Some("--deny-read") => {
+                let path = it.next().ok_or("--deny-read needs a path")?;
+                spec.deny_read.push(PathBuf::from(path));
+            }
+            Some("--") => {
+                spec.program = it.next().ok_or("no command after --")?;
+                spec.args = it.collect();
+                return Ok(spec);
+            }
+            _ => return Err(format!("unexpected argument {arg:?}")),
+        }
+    }
+    Err("no `--` before the command".into())
+}
+
+/// The launcher's whole behaviour, for the `shakedown-confine` binary and the CLI's hidden
+/// subcommand alike: parse, confine, exec; on failure print why and return the exit status.
+pub fn launcher_main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let spec = match parse_args(args) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("shakedown-confine: {e}\n{USAGE}");
+            return 2;
+        }
+    };
+    let err = confine_and_exec(&spec);
+    eprintln!("shakedown-confine: {err}");
+    match &err {
+        SandboxError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
+        SandboxError::Spawn { .. } => 126,
+        _ => EXIT_CONFINE_FAILED,
+    }
+}
+
+/// The launcher arguments that confine to `spec` (the inverse of [`parse_args`]).
+pub fn to_args(spec: &ConfineSpec) -> Vec<OsString> {
+    let mut out = Vec::new();
+    for w in &spec.write {
+        out.push("--write".into());
+        out.push(w.clone().into_os_string());
+    }
+    if let Some(n) = spec.max_file_size {
+        out.push("--max-file-size".into());
+        out.push(n.to_string().into());
+    }
+    if spec.allow_symlinks {
+        out.push("--allow-symlinks".into());
+    }
+    for d in &spec.deny_read {
+        out.push("--deny-read".into());
+        out.push(d.clone().into_os_string());
+    }
+    out.push("--".into());
+    out.push(spec.program.clone());
+    out.extend(spec.args.iter().cloned());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_round_trip() {
+        let spec = ConfineSpec {
+            write: vec!["/a".into(), "/b c".into()],
+            max_file_size: Some(10),
+            allow_symlinks: true,
+            deny_read: vec!["/root".into()],
+            program: "python3".into(),
+            args: vec!["-c".into(), "--write".into()],
+        };
+        assert_eq!(parse_args(to_args(&spec)).unwrap(), spec);
+    }
+
+    #[test]
+    fn bad_command_lines_are_refused() {
+        for args in [
+            vec!["--write"],
+            vec!["--write", "/a"],
+            vec!["--"],
+            vec!["-x", "--", "a"],
+        ] {
+            let args = args.into_iter().map(OsString::from);
+            assert!(parse_args(args).is_err());
+        }
+    }
+
+    #[test]
+    fn read_grants_go_around_denied_paths() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().canonicalize().unwrap();
+        for d in ["a/secret", "a/open", "b"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::write(root.join("a/file.txt"), "x").unwrap();
+        let (readable, listable) = read_grants(&[root.join("a/secret")], &[root.join("b")]);
+        assert!(readable.contains(&root.join("a/open")));
+        assert!(readable.contains(&root.join("a/file.txt")));
+        assert!(readable.contains(&root.join("b")));
+        assert!(
+            !readable
+                .iter()
+                .any(|p| p.starts_with(root.join("a/secret")))
+        );
+        assert!(!readable.contains(&PathBuf::from("/")));
+        assert!(listable.contains(&PathBuf::from("/")) && listable.contains(&root.join("a")));
+        // Nothing denied: one rule for the whole tree.
+        assert_eq!(read_grants(&[], &[]).0, [PathBuf::from("/")]);
+        // A denial inside a write directory is the watcher's job.
+        assert_eq!(
+            read_grants(&[root.join("b/x")], &[root.join("b")]).0,
+            [PathBuf::from("/")]
+        );
+    }
+
+    #[test]
+    fn this_kernel_has_landlock() {
+        // The VM and CI run Linux 6.18 with Landlock enabled; a kernel without it gets the
+        // typed error, which names the escape hatch.
+        match probe_landlock() {
+            Ok(()) => {}
+            Err(e) => assert!(e.to_string().contains("--no-fs-sandbox"), "{e}"),
+        }
+    }
+}
