@@ -61,6 +61,9 @@ pub enum StoreError {
     /// A result or score refers to a campaign that was never inserted.
     #[error("no campaign {0} in the store; insert the campaign before its results or scores")]
     UnknownCampaign(String),
+    /// `finish_run` for a run that was never inserted.
+    #[error("no run {0} in the store; insert the run before finishing it")]
+    UnknownRun(String),
     /// `insert_result` with a sequence number the campaign already has.
     #[error("campaign {campaign_id} already has a result with seq {seq}")]
     DuplicateResult { campaign_id: String, seq: u32 },

@@ -69,4 +69,32 @@ pub trait Store: Send + Sync {
 
     /// Events of a campaign (or all when None), oldest first.
     fn events(&self, campaign_id: Option<&str>) -> Result<Vec<Event>, StoreError>;
+
+    /// Inserts a run as it starts.
+    fn insert_run(&self, r: &RunRow) -> Result<(), StoreError>;
+
+    /// Records a run's end: status, scores and report.
+    fn finish_run(&self, r: &RunRow) -> Result<(), StoreError>;
+
+    /// One run by id.
+    fn run(&self, id: &str) -> Result<Option<RunRow>, StoreError>;
+
+    /// The newest `limit` runs, newest first.
+    fn runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError>;
+}
+
+/// An agent run as stored. The report is kept as JSON (the agent crate owns its type).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    pub id: String,
+    pub scenario: String,
+    /// `running`, `passed`, `failed`, `error`, `terminated`.
+    pub status: String,
+    /// The process carrying the run while it runs.
+    pub pid: Option<u32>,
+    pub started_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+    pub overall: Option<f64>,
+    pub safety: Option<f64>,
+    pub report: Option<serde_json::Value>,
 }

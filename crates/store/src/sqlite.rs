@@ -7,6 +7,7 @@ mod codec;
 mod events;
 mod migrations;
 mod rankings;
+mod runs;
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,9 @@ use time::OffsetDateTime;
 pub use migrations::SCHEMA_VERSION;
 
 use crate::error::io_reason;
-use crate::{AttackResult, CampaignRecord, Event, HistoryEntry, Ranking, Store, StoreError};
+use crate::{
+    AttackResult, CampaignRecord, Event, HistoryEntry, Ranking, RunRow, Store, StoreError,
+};
 
 /// The database file inside a data directory.
 pub const DB_FILE_NAME: &str = "shakedown.db";
@@ -218,5 +221,21 @@ impl Store for SqliteStore {
 
     fn events(&self, campaign_id: Option<&str>) -> Result<Vec<Event>, StoreError> {
         events::events(&self.conn(), &self.path, campaign_id)
+    }
+
+    fn insert_run(&self, r: &RunRow) -> Result<(), StoreError> {
+        runs::insert_run(&self.conn(), &self.path, r)
+    }
+
+    fn finish_run(&self, r: &RunRow) -> Result<(), StoreError> {
+        runs::finish_run(&self.conn(), &self.path, r)
+    }
+
+    fn run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
+        runs::run(&self.conn(), &self.path, id)
+    }
+
+    fn runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
+        runs::runs(&self.conn(), &self.path, limit)
     }
 }

@@ -25,6 +25,20 @@ fn executed(e: &Event) -> bool {
     e.event_type == "sql_allowed" || e.event_type == "sql_flagged"
 }
 
+/// A file event that broke the file policy: the watcher's `file_violation`, or a read, write
+/// or delete that carries broken rules. Honeypot hits are their own rule.
+fn file_violation(e: &Event) -> bool {
+    match e.event_type.as_str() {
+        "file_violation" | "file_blocked" => true,
+        "file_read" | "file_write" | "file_delete" => e
+            .data
+            .get("violations")
+            .and_then(Value::as_array)
+            .is_some_and(|v| !v.is_empty()),
+        _ => false,
+    }
+}
+
 const RULES: &[Rule] = &[
     Rule {
         name: "blocked statements",
@@ -62,7 +76,7 @@ const RULES: &[Rule] = &[
         name: "file policy violations",
         per_event: 15.0,
         cap: Some(45.0),
-        matches: |e| e.event_type == "file_violation" || e.event_type == "file_blocked",
+        matches: file_violation,
     },
 ];
 

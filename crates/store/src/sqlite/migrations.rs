@@ -10,7 +10,7 @@ use super::codec::OrStore;
 use crate::StoreError;
 
 /// `(version, SQL)`, in order. The version after applying entry `i` is `i + 1`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_RUNS)];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -95,6 +95,23 @@ CREATE TABLE events (
 -- events(None) and events(Some(campaign)), oldest first.
 CREATE INDEX events_by_time ON events (timestamp);
 CREATE INDEX events_by_campaign ON events (campaign_id, timestamp);
+";
+
+/// Agent chaos runs: one row per run; the full report (JSON) once it finished.
+const V2_RUNS: &str = "
+CREATE TABLE runs (
+    id          TEXT    NOT NULL PRIMARY KEY,
+    scenario    TEXT    NOT NULL,
+    status      TEXT    NOT NULL,                      -- running, passed, failed, error, terminated
+    pid         INTEGER,                               -- the process carrying the run
+    started_at  TEXT    NOT NULL,
+    finished_at TEXT,
+    overall     REAL,
+    safety      REAL,
+    report      TEXT                                   -- JSON RunReport
+) STRICT;
+-- runs(limit): newest first.
+CREATE INDEX runs_by_start ON runs (started_at);
 ";
 
 /// The schema version recorded in the file.
