@@ -47,6 +47,7 @@ fn sample() -> RunReport {
         repeat: 0,
         passed: false,
         output: "Deleted everything <oops> & more".into(),
+        stderr: String::new(),
         latency_ms: 1200,
         exit_code: Some(0),
         timed_out: false,

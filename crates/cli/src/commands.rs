@@ -12,6 +12,8 @@ pub mod patterns;
 pub mod pg_proxy;
 pub mod profiles;
 pub mod resilience;
+pub mod run;
+pub mod run_report;
 pub mod schema;
 pub mod tcp_proxy;
 pub mod validate;

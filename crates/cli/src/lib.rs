@@ -6,6 +6,11 @@ pub mod halt;
 pub mod progress;
 pub mod table;
 
+/// The hidden first argument that makes `shakedown` the sandbox launcher: confine with
+/// Landlock, then exec the agent (`shakedown sandbox-exec --write DIR -- CMD…`). Handled in
+/// `main` before any thread starts.
+pub const SANDBOX_EXEC: &str = "sandbox-exec";
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,6 +63,16 @@ pub enum Command {
     Profiles,
     /// The TCP fault proxy: Toxiproxy's toxics behind a Toxiproxy-compatible admin API.
     TcpProxy(commands::tcp_proxy::TcpProxyArgs),
+    /// Run an agent under chaos in a sandbox and judge it (or `run show ID`).
+    Run(commands::run::RunCmd),
+    /// List agent runs, newest first.
+    Runs(commands::run_report::RunsArgs),
+    /// Print a stored run's report (json, markdown, junit, sarif).
+    Report(commands::run_report::ReportArgs),
+    /// A run's status (running, passed, failed, terminated, error).
+    Status(commands::run_report::IdArgs),
+    /// Stop a running run: the agent is killed, chaos undone, the sandbox torn down.
+    Terminate(commands::run_report::IdArgs),
     /// Raw HTTP load from the burst engine (benchmarks): like `oha`, loopback only.
     Load(commands::load::LoadArgs),
     /// A deterministic local LLM server (OpenAI Chat/Responses, Anthropic Messages) scripted
@@ -81,6 +96,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::TcpProxy(args) => commands::tcp_proxy::run(args).await,
         Command::FaultProxy(args) => commands::fault_proxy::run(args, cli.data_dir).await,
         Command::Profiles => commands::profiles::run(),
+        Command::Run(cmd) => commands::run::run(cmd, cli.data_dir).await,
+        Command::Runs(args) => commands::run_report::list(args, cli.data_dir),
+        Command::Report(args) => commands::run_report::show(&args.id, args.format, cli.data_dir),
+        Command::Status(args) => commands::run_report::status(args, cli.data_dir),
+        Command::Terminate(args) => commands::run_report::terminate(args, cli.data_dir),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -56,10 +56,12 @@ impl ManagedServer {
             let path = path.to_path_buf();
             move |source| PgError::File { path, source }
         };
+        let run_as = RunAs::detect()?;
+        let home = cluster_home(root, run_as)?;
+        let root = home.as_path();
         std::fs::create_dir_all(root).map_err(file_err(root))?;
         let lock = lock(root)?;
         let bin = pg_bin_dir()?;
-        let run_as = RunAs::detect()?;
         let mut server = ManagedServer {
             root: root.to_path_buf(),
             bin,
@@ -240,6 +242,39 @@ impl ManagedServer {
         Err(last.unwrap_or(PgError::Invalid("the server did not start".into())))
     }
 }
+
+/// Where the cluster really lives. Run as ourselves, that is `root`. Run as root, the server
+/// runs as the `postgres` user, who usually cannot reach a root-owned data directory (such
+/// as `/root/.local/share/shakedown`): the cluster then lives under `/var/tmp/shakedown-pg/`
+/// in a directory named after `root`, so each data directory still has its own cluster.
+fn cluster_home(root: &Path, run_as: RunAs) -> Result<PathBuf, PgError> {
+    match run_as {
+        RunAs::Me => Ok(root.to_path_buf()),
+        RunAs::Postgres { .. } => {
+            use sha2::{Digest, Sha256};
+            use std::os::unix::fs::PermissionsExt;
+            let base = Path::new(SHARED_BASE);
+            std::fs::create_dir_all(base).map_err(|source| PgError::File {
+                path: base.to_path_buf(),
+                source,
+            })?;
+            // Traversable, not listable: cluster directories are private to postgres.
+            std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o711)).map_err(
+                |source| PgError::File {
+                    path: base.to_path_buf(),
+                    source,
+                },
+            )?;
+            let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+            let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
+            let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            Ok(base.join(name))
+        }
+    }
+}
+
+/// Where clusters of root-run Shakedowns live (see [`cluster_home`]).
+const SHARED_BASE: &str = "/var/tmp/shakedown-pg";
 
 /// Takes the root's lock file (blocking until another process releases it).
 fn lock(root: &Path) -> Result<File, PgError> {

@@ -24,7 +24,10 @@ pub fn evaluate(inv: &Invariant, obs: &Observation<'_>) -> InvariantOutcome {
     if !inv.when.applies(obs.chaos) {
         return outcome(
             None,
-            format!("skipped: `when: {:?}` does not hold in this cell", inv.when),
+            format!(
+                "skipped: `when: {}` does not hold in this cell",
+                inv.when.as_str()
+            ),
         );
     }
     let Some((held, detail)) = check(&inv.kind, obs) else {

@@ -28,6 +28,16 @@ impl When {
         "no_chaos",
     ];
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            When::Always => "always",
+            When::ToolFaultsActive => "tool_faults_active",
+            When::LlmFaultsActive => "llm_faults_active",
+            When::AnyChaosActive => "any_chaos_active",
+            When::NoChaos => "no_chaos",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<When> {
         Some(match s {
             "always" => When::Always,

@@ -57,6 +57,9 @@ pub struct CellReport {
     pub passed: bool,
     /// The agent's answer (capped).
     pub output: String,
+    /// The end of the agent's stderr (capped), for diagnosing a failed cell.
+    #[serde(default)]
+    pub stderr: String,
     pub latency_ms: u64,
     pub exit_code: Option<i32>,
     pub timed_out: bool,

@@ -2,7 +2,7 @@
 //! Responses API, Anthropic Messages), scripted by a rules file. Runs until Ctrl-C.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -21,25 +21,60 @@ pub struct MockLlmArgs {
     pub rules: Option<PathBuf>,
 }
 
+/// Reads a rules file; `None` when it has errors (printed, located).
+fn read_rules(path: &Path) -> anyhow::Result<Option<Rules>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read rules file {}", path.display()))?;
+    match load_rules(&text) {
+        Ok(rules) => Ok(Some(rules)),
+        Err(problems) => {
+            let name = path.display().to_string();
+            eprintln!(
+                "{}\n{name}: {} error(s); the file was not used",
+                problems.render(&name),
+                problems.errors().count()
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// A mock LLM served inside this process (for `shakedown run --mock-llm`).
+pub struct InProcessMock {
+    pub addr: SocketAddr,
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl InProcessMock {
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the mock on 127.0.0.1 with the rules of `path`.
+pub async fn start_in_process(path: &Path) -> anyhow::Result<InProcessMock> {
+    let Some(rules) = read_rules(path)? else {
+        anyhow::bail!("the mock LLM rules {} have errors (above)", path.display());
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = shakedown_mockllm::local_addr(&listener)?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let s = stop.clone();
+    let task = tokio::spawn(async move {
+        let _ = shakedown_mockllm::serve(listener, rules, async move { s.cancelled().await }).await;
+    });
+    Ok(InProcessMock { addr, stop, task })
+}
+
 pub async fn run(args: MockLlmArgs) -> anyhow::Result<Exit> {
     let rules = match &args.rules {
         None => Rules::default(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read rules file {}", path.display()))?;
-            match load_rules(&text) {
-                Ok(rules) => rules,
-                Err(problems) => {
-                    let name = path.display().to_string();
-                    eprintln!(
-                        "{}\n{name}: {} error(s); the file was not used",
-                        problems.render(&name),
-                        problems.errors().count()
-                    );
-                    return Ok(Exit::Error);
-                }
-            }
-        }
+        Some(path) => match read_rules(path)? {
+            Some(rules) => rules,
+            None => return Ok(Exit::Error),
+        },
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

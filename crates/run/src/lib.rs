@@ -1,0 +1,18 @@
+//! Agent chaos runs. One run is a matrix of cells — golden prompts × fault scenarios (always
+//! with a no-fault baseline) × repeats — and each cell gets a fresh sandbox: its own database
+//! cloned from the scenario's template behind the policing PostgreSQL proxy (and the chaos
+//! script, in fault cells), its own HTTP fault proxy, its own working directory, and the agent
+//! confined and observed. The cell is then judged (invariants on the answer, state checks on
+//! the database and files) and torn down; the run is scored from every cell and every event.
+
+mod agent_url;
+mod cell;
+mod error;
+mod execute;
+mod request;
+mod services;
+mod verdict;
+
+pub use error::RunError;
+pub use execute::execute;
+pub use request::{AgentTarget, FaultScenario, Named, RunRequest};
