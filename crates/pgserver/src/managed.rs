@@ -172,6 +172,17 @@ impl ManagedServer {
         run("pg_ctl stop", &mut cmd).map(|_| ())
     }
 
+    /// Stops the server and deletes the cluster (templates included); the next
+    /// [`ManagedServer::ensure`] starts from scratch.
+    pub fn destroy(self) -> Result<(), PgError> {
+        let stopped = self.stop();
+        std::fs::remove_dir_all(&self.root).map_err(|source| PgError::File {
+            path: self.root.clone(),
+            source,
+        })?;
+        stopped
+    }
+
     fn tool(&self, name: &str) -> Command {
         self.run_as.command(&self.bin.join(name))
     }

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::request::{AgentTarget, FaultScenario, RunRequest};
-use crate::services::{ANTHROPIC_PREFIX, OPENAI_PREFIX, start_faults, start_pg};
+use crate::services::{ANTHROPIC_PREFIX, OPENAI_PREFIX, PgSideOptions, start_faults, start_pg};
 use crate::{RunError, agent_url};
 
 /// Longest answer kept in a report.
@@ -192,12 +192,14 @@ async fn run_in_db(
         .and_then(|s| s.chaos.as_ref())
         .map(|c| c.value.clone());
     let pg = start_pg(
-        upstream,
-        &admin_url,
-        req.policy.as_ref().map(|p| p.value.clone()),
-        chaos,
-        cell_id,
-        req.seed,
+        PgSideOptions {
+            upstream,
+            admin_url: &admin_url,
+            policy: req.policy.as_ref().map(|p| p.value.clone()),
+            chaos,
+            run_id: cell_id,
+            seed: req.seed,
+        },
         tx.clone(),
         cell_halt.clone(),
     )

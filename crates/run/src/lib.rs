@@ -13,6 +13,7 @@ mod request;
 mod services;
 mod verdict;
 
+pub use agent_url::check_url;
 pub use error::RunError;
 pub use execute::execute;
 pub use request::{AgentTarget, FaultScenario, Named, RunRequest};

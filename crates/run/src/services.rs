@@ -55,17 +55,33 @@ async fn read_catalog(admin_url: &str) -> Result<Catalog, RunError> {
     })))
 }
 
+/// What the PostgreSQL side of a cell is made of.
+pub struct PgSideOptions<'a> {
+    /// The cell's database server.
+    pub upstream: SocketAddr,
+    /// A superuser URL for the cell's database (catalog, chaos actions).
+    pub admin_url: &'a str,
+    pub policy: Option<Arc<Policy>>,
+    pub chaos: Option<Arc<ChaosScript>>,
+    /// `{run.id}` in chaos templates.
+    pub run_id: &'a str,
+    pub seed: u64,
+}
+
 /// Starts the PostgreSQL proxy for a cell on 127.0.0.1.
 pub async fn start_pg(
-    upstream: SocketAddr,
-    admin_url: &str,
-    policy: Option<Arc<Policy>>,
-    chaos: Option<Arc<ChaosScript>>,
-    run_id: &str,
-    seed: u64,
+    opts: PgSideOptions<'_>,
     events: mpsc::UnboundedSender<Event>,
     halt: CancellationToken,
 ) -> Result<PgSide, RunError> {
+    let PgSideOptions {
+        upstream,
+        admin_url,
+        policy,
+        chaos,
+        run_id,
+        seed,
+    } = opts;
     let catalog = match &policy {
         Some(_) => Some(Arc::new(read_catalog(admin_url).await?)),
         None => None,

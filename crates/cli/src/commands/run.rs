@@ -218,7 +218,10 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     };
     let agent = match (&args.agent, &args.agent_url) {
         (Some(c), None) if !c.trim().is_empty() => AgentTarget::Command(absolutise(c)?),
-        (None, Some(u)) => AgentTarget::Url(u.clone()),
+        (None, Some(u)) => {
+            shakedown_run::check_url(u)?;
+            AgentTarget::Url(u.clone())
+        }
         _ => bail!("give the agent as --agent \"CMD\" or --agent-url URL"),
     };
     let scenario_arg = args.scenario.clone().context("--scenario is required")?;
@@ -385,7 +388,14 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         let _ = store_for_events.append_event(e);
     })
     .await;
-    let _ = std::fs::remove_dir_all(&request.work_root);
+    if args.keep_workdirs {
+        eprintln!(
+            "working directories kept under {}",
+            request.work_root.display()
+        );
+    } else {
+        let _ = std::fs::remove_dir_all(&request.work_root);
+    }
     if let Some(m) = mock {
         m.stop().await;
     }
