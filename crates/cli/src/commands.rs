@@ -10,6 +10,7 @@ pub mod load;
 pub mod mock_llm;
 pub mod patterns;
 pub mod pg_proxy;
+pub mod pg_sandbox;
 pub mod profiles;
 pub mod resilience;
 pub mod run;

@@ -65,6 +65,8 @@ pub enum Command {
     TcpProxy(commands::tcp_proxy::TcpProxyArgs),
     /// Run an agent under chaos in a sandbox and judge it (or `run show ID`).
     Run(commands::run::RunCmd),
+    /// The managed PostgreSQL cluster of agent runs: status, stop, destroy.
+    PgSandbox(commands::pg_sandbox::PgSandboxArgs),
     /// List agent runs, newest first.
     Runs(commands::run_report::RunsArgs),
     /// Print a stored run's report (json, markdown, junit, sarif).
@@ -97,6 +99,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::FaultProxy(args) => commands::fault_proxy::run(args, cli.data_dir).await,
         Command::Profiles => commands::profiles::run(),
         Command::Run(cmd) => commands::run::run(cmd, cli.data_dir).await,
+        Command::PgSandbox(args) => commands::pg_sandbox::run(args, cli.data_dir).await,
         Command::Runs(args) => commands::run_report::list(args, cli.data_dir),
         Command::Report(args) => commands::run_report::show(&args.id, args.format, cli.data_dir),
         Command::Status(args) => commands::run_report::status(args, cli.data_dir),
