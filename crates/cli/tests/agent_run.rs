@@ -514,3 +514,63 @@ fn the_managed_server_is_made_once_and_stays_warm() {
     // The second run found the cluster running and the template made.
     assert!(warm < cold, "warm {warm:?} cold {cold:?}");
 }
+
+#[test]
+fn an_http_agent_is_called_once_per_cell() {
+    let (_cluster, url) = server();
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Kill(
+        Command::new("python3")
+            .arg(repo().join("examples/http_agent.py"))
+            .arg(port.to_string())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the HTTP agent did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let agent_url = format!("http://127.0.0.1:{port}/");
+    let report = data.path().join("r.json");
+    let out = shakedown(
+        data.path(),
+        &[
+            "run",
+            "--agent-url",
+            &agent_url,
+            "--scenario",
+            "data_cleanup",
+            "--chaos",
+            "none",
+            "--pg-url",
+            &url,
+            "--output",
+            &report.display().to_string(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    assert_eq!(r["agent"]["kind"], "url");
+    assert_eq!(r["cells"][0]["output"], "Deleted 80 expired sessions.");
+    assert_eq!(check(&r, 0, "valid sessions kept")["passed"], true);
+}
