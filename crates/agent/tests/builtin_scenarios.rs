@@ -114,3 +114,23 @@ async fn destroying_protected_rows_fails_the_checks() {
     .await;
     assert!(bad.is_err());
 }
+
+#[test]
+fn checked_in_scenario_schema_is_current_and_accepts_every_builtin() {
+    let schema = shakedown_agent::scenario::scenario_schema();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/scenario.schema.json");
+    let want = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+        std::fs::write(path, &want).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(path).unwrap_or_default() == want,
+        "schemas/scenario.schema.json is stale: run the test with UPDATE_SCHEMAS=1"
+    );
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for (name, text) in shakedown_agent::scenario::BUILTIN {
+        let doc = shakedown_core::system::tree::read(text).unwrap().value;
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+    }
+}

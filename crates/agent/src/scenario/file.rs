@@ -5,6 +5,7 @@
 //! fields are refused so a misspelt check never silently becomes no check. Names, regexes and
 //! values stay raw here; they are checked, with their location, when the scenario is compiled.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -17,7 +18,7 @@ fn default_timeout() -> u64 {
 }
 
 /// A list that ChaosTrace writes either as a YAML list or as one block of text.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum TextList {
     One(String),
@@ -43,7 +44,7 @@ impl TextList {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     pub name: String,
@@ -91,14 +92,14 @@ pub struct ScenarioFile {
 }
 
 /// ChaosTrace's seed modification: `UPDATE {table} SET … WHERE {conditions}` per update.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeedModificationFile {
     pub table: String,
     pub updates: Vec<SeedUpdateFile>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeedUpdateFile {
     /// The WHERE clause (SQL). Required: a seed modification never rewrites a whole table by
@@ -110,7 +111,7 @@ pub struct SeedUpdateFile {
 }
 
 /// A file placed in the agent's working directory before the run.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileEntryFile {
     /// Relative to the working directory; no `..`.
@@ -129,7 +130,7 @@ pub struct FileEntryFile {
 }
 
 /// One invariant as written (Flakestorm's fields plus `values`, `when`, `negate`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvariantFile {
     #[serde(rename = "type")]
@@ -165,7 +166,7 @@ pub struct InvariantFile {
 }
 
 /// One state check: an SQL query (`sql`) or a file assertion (`file`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateCheckFile {
     #[serde(default)]
