@@ -338,7 +338,7 @@ fn two_runs_at_once_share_no_database_and_terminate_stops_one() {
         "name: slow\ntask: wait\ntimeout_seconds: 60\nseed_sql: 'CREATE TABLE t (id int);'\ninvariants:\n  - {type: completes}\n",
     )
     .unwrap();
-    let agent = "python3 -c \"import os, time, psycopg; c = psycopg.connect(os.environ['DATABASE_URL']); print(c.execute('select current_database()').fetchone()[0], flush=True); time.sleep(50)\"";
+    let agent = "python3 -c \"import os, time, psycopg; u = os.environ['DATABASE_URL']; c = psycopg.connect(u); print(c.execute('select current_database()').fetchone()[0], u.split('@')[1].split('/')[0], os.environ['HTTP_PROXY'], os.getcwd(), flush=True); time.sleep(50)\"";
     let spawn = || {
         shakedown(
             data.path(),
