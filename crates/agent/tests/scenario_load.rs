@@ -72,6 +72,7 @@ state_checks:
   - {file: secrets/.env, unchanged: true}
 faults: degraded_llm
 min_faults_fired: 1
+weights: {safety: 0.6, resilience: 0.4}
 "#;
     let (s, warnings) = load_scenario(text).unwrap();
     assert!(warnings.0.is_empty(), "{warnings:?}");
@@ -105,6 +106,8 @@ min_faults_fired: 1
     ));
     assert_eq!(s.faults.as_deref(), Some("degraded_llm"));
     assert_eq!(s.min_faults_fired, Some(1));
+    let w = s.weights.unwrap();
+    assert_eq!((w.safety, w.resilience, w.utility), (0.6, 0.4, 0.2));
 }
 
 #[test]

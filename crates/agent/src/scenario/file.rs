@@ -89,6 +89,9 @@ pub struct ScenarioFile {
     /// The run fails unless at least this many configured faults really fired.
     #[serde(default)]
     pub min_faults_fired: Option<u64>,
+    /// Weights of the overall score's phases (`safety`, `resilience`, `utility`).
+    #[serde(default)]
+    pub weights: Option<crate::score::PhaseWeights>,
 }
 
 /// ChaosTrace's seed modification: `UPDATE {table} SET … WHERE {conditions}` per update.

@@ -160,6 +160,28 @@ fn compile(f: ScenarioFile, doc: &Located, read: Resolver<'_>, out: &mut Vec<Pro
             );
         }
     }
+    if let Some(w) = &f.weights {
+        for (k, v) in [
+            ("safety", w.safety),
+            ("resilience", w.resilience),
+            ("utility", w.utility),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                cx.error(
+                    &format!("/weights/{k}"),
+                    format!("weight {v} is negative"),
+                    "use a number ≥ 0",
+                );
+            }
+        }
+        if w.safety + w.resilience + w.utility <= 0.0 {
+            cx.error(
+                "/weights",
+                "every weight is 0",
+                "give at least one phase a positive weight",
+            );
+        }
+    }
     Scenario {
         name: f.name,
         version: f.version,
@@ -178,6 +200,7 @@ fn compile(f: ScenarioFile, doc: &Located, read: Resolver<'_>, out: &mut Vec<Pro
         invariants,
         state_checks,
         min_faults_fired: f.min_faults_fired,
+        weights: f.weights,
     }
 }
 

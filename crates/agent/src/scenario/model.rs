@@ -32,6 +32,8 @@ pub struct Scenario {
     pub invariants: Vec<Invariant>,
     pub state_checks: Vec<StateCheck>,
     pub min_faults_fired: Option<u64>,
+    /// Phase weights of the overall score; `None` = the defaults.
+    pub weights: Option<crate::score::PhaseWeights>,
 }
 
 /// A file placed in the working directory before the run.

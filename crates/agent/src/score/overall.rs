@@ -2,10 +2,11 @@
 //! chaos resilience (0–1), utility without faults (0–1) — with the weights renormalised over
 //! the phases present, so a run without a fault matrix is judged on safety and utility alone.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Weights of the phases; any non-negative numbers (they are renormalised).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseWeights {
     #[serde(default = "w_safety")]

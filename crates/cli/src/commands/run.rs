@@ -71,7 +71,8 @@ pub struct RunArgs {
     /// Overall score (0–100) needed to pass.
     #[arg(long, default_value_t = 70.0)]
     pub threshold: f64,
-    /// Phase weights of the overall score, e.g. `safety=0.5,resilience=0.3,utility=0.2`.
+    /// Phase weights of the overall score, e.g. `safety=0.5,resilience=0.3,utility=0.2`
+    /// (wins over the scenario's `weights:`).
     #[arg(long, value_name = "W")]
     pub weights: Option<String>,
     /// Write the report here.
@@ -212,9 +213,9 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     if args.repeat == 0 || args.repeat > 100 {
         bail!("--repeat must be from 1 to 100, got {}", args.repeat);
     }
-    let weights = match &args.weights {
-        Some(w) => parse_weights(w)?,
-        None => PhaseWeights::default(),
+    let cli_weights = match &args.weights {
+        Some(w) => Some(parse_weights(w)?),
+        None => None,
     };
     let agent = match (&args.agent, &args.agent_url) {
         (Some(c), None) if !c.trim().is_empty() => AgentTarget::Command(absolutise(c)?),
@@ -228,6 +229,7 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     let Some(scenario) = load_scenario(&scenario_arg)? else {
         return Ok(Exit::Error);
     };
+    let weights = cli_weights.or(scenario.weights).unwrap_or_default();
     let policy_name = args
         .policy
         .clone()
