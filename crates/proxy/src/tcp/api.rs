@@ -2,7 +2,10 @@
 //! and status codes (201 on create, 204 on delete/reset, 404/409, and 400 with
 //! `{"error", "status"}` on an invalid body, which changes nothing).
 
+mod cutoff;
+
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -18,6 +21,10 @@ use super::registry::{ProxyView, TcpProxyServer};
 
 /// The version `GET /version` reports.
 pub const VERSION: &str = concat!("shakedown-", env!("CARGO_PKG_VERSION"));
+
+/// How long requests in progress may still finish after a halt before their connections are
+/// cut.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -50,15 +57,34 @@ pub fn router(server: TcpProxyServer) -> Router {
         .with_state(server)
 }
 
-/// Serves the admin API on `listener` until `halt` is cancelled.
+/// Serves the admin API on `listener` until `halt` is cancelled. After the halt, requests in
+/// progress get [`SHUTDOWN_GRACE`] to finish; then every admin connection still open (e.g. a
+/// client that sent half a request and went quiet) is cut, so this returns in bounded time.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     server: TcpProxyServer,
     halt: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(server))
-        .with_graceful_shutdown(async move { halt.cancelled().await })
-        .await
+    let cut = CancellationToken::new();
+    let stop = halt.clone();
+    let graceful = axum::serve(
+        cutoff::CutoffListener::new(listener, cut.clone()),
+        router(server),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await })
+    .into_future();
+    tokio::pin!(graceful);
+    tokio::select! {
+        r = &mut graceful => return r,
+        () = halt.cancelled() => {}
+    }
+    tokio::select! {
+        r = &mut graceful => return r,
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {}
+    }
+    tracing::debug!("tcp-proxy admin API: cutting connections still open after the grace period");
+    cut.cancel();
+    graceful.await
 }
 
 /// Binds `addr` and returns the listener and its bound address.
