@@ -24,11 +24,12 @@ pub use exit::Exit;
 #[command(
     name = "shakedown",
     version,
-    about = "Shakedown red-teams a system before its users do: governed chaos campaigns that verify the guardrails each component claims.",
+    about = "Shakedown red-teams a system — and the AI agents that act on it — before its users do: governed chaos campaigns that verify the guardrails each component claims, and sandboxed agent runs under chaos with a CI verdict.",
     long_about = None
 )]
 pub struct Cli {
-    /// Where campaigns, results and rankings are stored (default: the platform data dir).
+    /// Where campaigns, runs, rankings, events and the managed PostgreSQL live (default: the
+    /// platform data dir).
     #[arg(long, global = true, env = "SHAKEDOWN_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// More logging on stderr (-v info, -vv debug).
