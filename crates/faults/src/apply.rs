@@ -17,6 +17,9 @@ pub enum Step {
     Sleep(Duration),
     /// Abort the connection without finishing the body (a network-level drop).
     Abort,
+    /// End the body cleanly now: nothing after this step is written and the upstream body is
+    /// no longer read (a cut stream must not hold the client until the upstream ends).
+    Finish,
 }
 
 /// An answer the proxy gives without asking the upstream.

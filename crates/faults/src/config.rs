@@ -6,8 +6,10 @@
 mod load;
 mod model;
 mod rules;
+mod schema;
 
 pub use load::{load_faults, load_faults_file};
+pub use schema::faults_schema;
 
 use crate::matcher::Matcher;
 use crate::schedule::Schedule;

@@ -25,14 +25,29 @@ pub enum RateLimitKind {
     Quota,
 }
 
+/// Which way a `verbosity_shift` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerbosityDirection {
+    /// Longer: the answer padded with elaboration.
+    Expand,
+    /// Shorter: the answer cut to its first words.
+    Compress,
+}
+
 /// How a response drifts from what the agent was built against (`response_drift`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum DriftKind {
     /// Renames JSON fields inside the model's text answer (`{"status":…}` → `{"state":…}`).
     JsonFieldRename { renames: Vec<(String, String)> },
-    /// Makes the answer much longer or shorter.
-    VerbosityShift,
+    /// Makes the answer `factor` times longer (`Expand`) or shorter (`Compress`), counted in
+    /// words. Without a direction, long answers (over 40 words) shrink and short ones grow.
+    /// A factor below 1 counts as its inverse (0.5 is the same shift as 2).
+    VerbosityShift {
+        direction: Option<VerbosityDirection>,
+        factor: f64,
+    },
     /// Changes the answer's format (JSON ↔ prose / markdown).
     FormatChange,
     /// Rephrases the answer as a refusal.
@@ -50,6 +65,30 @@ pub enum ContextAttackKind {
     Overflow,
     ConflictingContext,
     InjectionViaContext,
+}
+
+/// Where a context attack's payload goes in the content the agent reads (`strategy:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// After the content (`strategy: append`).
+    Append,
+    /// Before the content (`strategy: prepend`).
+    Prepend,
+    /// Instead of the content, inside the result's envelope (`strategy: replace`): a JSON-RPC
+    /// or MCP result keeps its id and structure, only the content string is replaced.
+    Replace,
+}
+
+impl Placement {
+    /// The placement when the config names no strategy: `injection_via_context` leads the
+    /// content (an instruction read first), every other attack follows it.
+    pub fn default_for(kind: ContextAttackKind) -> Placement {
+        match kind {
+            ContextAttackKind::InjectionViaContext => Placement::Prepend,
+            _ => Placement::Append,
+        }
+    }
 }
 
 /// A fault on a streamed (SSE) answer, applied chunk by chunk as the upstream streams.
@@ -101,10 +140,12 @@ pub enum Fault {
     ResponseDrift(DriftKind),
     /// Applies a fault to a streamed answer.
     Stream(StreamFault),
-    /// Forwards, then inserts `payload` into the tool result / retrieved context.
+    /// Forwards, then inserts `payload` into the tool result / retrieved context, where
+    /// `placement` says.
     ContextAttack {
         kind: ContextAttackKind,
         payload: String,
+        placement: Placement,
     },
     /// Answers 200 and then an error mid-stream (streamed calls) or a 200 with an error body
     /// (whole answers), as providers do when a failure happens after the headers were sent.

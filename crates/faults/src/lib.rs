@@ -18,10 +18,10 @@ pub mod detect;
 pub mod engine;
 pub mod events;
 pub mod fault;
-pub mod plan;
-pub mod provider;
 pub mod matcher;
+pub mod plan;
 pub mod profiles;
+pub mod provider;
 pub mod proxy;
 pub mod schedule;
 pub mod server;
@@ -30,11 +30,12 @@ pub mod transform;
 
 pub use apply::{CallPlan, ResponseShaper, Step, Synthetic};
 pub use call::{ApiKind, CallInfo};
-pub use config::{FaultConfig, Rule, load_faults, load_faults_file};
+pub use config::{FaultConfig, Rule, faults_schema, load_faults, load_faults_file};
 pub use decide::Decider;
-pub use plan::{plan, plan_for_request};
 pub use engine::FaultEngine;
 pub use fault::{
-    ContextAttackKind, DriftKind, Fault, FaultFamily, FiredFault, RateLimitKind, StreamFault,
+    ContextAttackKind, DriftKind, Fault, FaultFamily, FiredFault, Placement, RateLimitKind,
+    StreamFault, VerbosityDirection,
 };
+pub use plan::{plan, plan_for_request};
 pub use proxy::{FaultProxy, FaultProxyHandle, FaultProxyOptions, Planner, ProxyError};

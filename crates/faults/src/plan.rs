@@ -67,9 +67,14 @@ pub fn plan_for_request(call: &CallInfo, fired: &[FiredFault], request_body: &[u
             Fault::Garbage => Action::Text(TextOp::Garbage { seed: f.seed }),
             Fault::ResponseDrift(kind) => Action::Text(TextOp::Drift(kind.clone())),
             Fault::Stream(s) => Action::Stream(s.clone()),
-            Fault::ContextAttack { kind, payload } => Action::Context {
+            Fault::ContextAttack {
+                kind,
+                payload,
+                placement,
+            } => Action::Context {
                 kind: *kind,
                 payload: payload.clone(),
+                placement: *placement,
             },
             Fault::MidStreamError => Action::MidStreamError,
         };
@@ -118,6 +123,9 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// Feeds `steps` through `shapers` in order. A [`Step::Finish`] from one shaper ends the
+    /// body: the shapers after it flush what they hold (`end`) before it, and nothing after it
+    /// is kept.
     fn feed(shapers: &mut [Box<dyn ResponseShaper>], steps: Vec<Step>) -> Vec<Step> {
         let mut steps = steps;
         for s in shapers.iter_mut() {
@@ -125,10 +133,18 @@ impl Chain {
             for step in steps {
                 match step {
                     Step::Data(b) => s.chunk(b, &mut next),
+                    Step::Finish => {
+                        s.end(&mut next);
+                        next.push(Step::Finish);
+                        break;
+                    }
                     other => next.push(other),
                 }
             }
             steps = next;
+        }
+        if let Some(i) = steps.iter().position(|s| *s == Step::Finish) {
+            steps.truncate(i + 1);
         }
         steps
     }
@@ -151,7 +167,57 @@ impl ResponseShaper for Chain {
             let mut tail = Vec::new();
             self.shapers[i].end(&mut tail);
             let fed = Chain::feed(&mut self.shapers[i + 1..], tail);
+            let finished = fed.last() == Some(&Step::Finish);
             out.extend(fed);
+            if finished {
+                // The shapers after this one already flushed in `feed`.
+                return;
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use http::{HeaderMap, StatusCode};
+
+    use super::*;
+
+    /// Passes chunks through and finishes the body after the first one.
+    struct FinishAfterFirst;
+    impl ResponseShaper for FinishAfterFirst {
+        fn head(&mut self, _: &mut StatusCode, _: &mut HeaderMap) {}
+        fn chunk(&mut self, data: Bytes, out: &mut Vec<Step>) {
+            out.push(Step::Data(data));
+            out.push(Step::Finish);
+            out.push(Step::Data(Bytes::from_static(b"never")));
+        }
+        fn end(&mut self, _: &mut Vec<Step>) {}
+    }
+
+    /// Holds everything until the end, then writes it upper-cased.
+    struct Buffer(Vec<u8>);
+    impl ResponseShaper for Buffer {
+        fn head(&mut self, _: &mut StatusCode, _: &mut HeaderMap) {}
+        fn chunk(&mut self, data: Bytes, _: &mut Vec<Step>) {
+            self.0.extend_from_slice(&data);
+        }
+        fn end(&mut self, out: &mut Vec<Step>) {
+            out.push(Step::Data(Bytes::from(self.0.to_ascii_uppercase())));
+        }
+    }
+
+    #[test]
+    fn a_finish_flushes_the_shapers_after_it_and_drops_the_rest() {
+        let mut chain = Chain {
+            shapers: vec![Box::new(FinishAfterFirst), Box::new(Buffer(Vec::new()))],
+        };
+        let mut out = Vec::new();
+        chain.chunk(Bytes::from_static(b"abc"), &mut out);
+        assert_eq!(
+            out,
+            vec![Step::Data(Bytes::from_static(b"ABC")), Step::Finish]
+        );
     }
 }

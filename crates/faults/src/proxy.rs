@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::server::ca::{CaError, CertificateAuthority};
+use crate::server::pool::Pool;
 use crate::server::route::RouteTable;
 use crate::server::scope::Scope;
 use crate::server::settings::ProxySettings;
@@ -21,9 +22,10 @@ use crate::server::tls::{self, TlsError};
 use crate::server::upstream::Upstream;
 use crate::{CallInfo, CallPlan, Decider, FiredFault};
 
-/// Turns the faults fired on a call into the plan the server executes
-/// (normally `crate::plan::plan`).
-pub type Planner = Arc<dyn Fn(&CallInfo, &[FiredFault]) -> CallPlan + Send + Sync>;
+/// Turns the faults fired on a call into the plan the server executes (normally
+/// [`crate::plan::plan_for_request`]). The third argument is the buffered request body, so
+/// a JSON-RPC / MCP tool error can carry the request's id.
+pub type Planner = Arc<dyn Fn(&CallInfo, &[FiredFault], &[u8]) -> CallPlan + Send + Sync>;
 
 /// Bound on [`FaultProxyHandle::shutdown`]: connections still open after this are dropped.
 const SHUTDOWN_BOUND: Duration = Duration::from_secs(3);
@@ -124,6 +126,7 @@ impl FaultProxy {
                 scope: Scope::new(&settings.allow_hosts),
                 tracker: tracker.clone(),
                 halt: stop.clone(),
+                pool: Pool::new(tracker.clone(), stop.clone()),
             },
             provider,
         });

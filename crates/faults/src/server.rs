@@ -12,6 +12,7 @@ pub mod error;
 mod execute;
 pub mod headers;
 mod listener;
+pub(crate) mod pool;
 pub mod route;
 pub mod scope;
 mod service;

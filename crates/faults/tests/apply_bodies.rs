@@ -137,7 +137,13 @@ fn empty_garbage_malicious_and_drift() {
             serde_json::from_str::<Value>(&text_and_end(api, &got).0).unwrap()["answer"],
             TEXT
         );
-        let (_, got) = apply_llm(api, Fault::ResponseDrift(DriftKind::VerbosityShift));
+        let (_, got) = apply_llm(
+            api,
+            Fault::ResponseDrift(DriftKind::VerbosityShift {
+                direction: None,
+                factor: 3.0,
+            }),
+        );
         assert!(text_and_end(api, &got).0.len() > 3 * TEXT.len());
         let (_, got) = apply_llm(api, Fault::ResponseDrift(DriftKind::ToneShift));
         assert!(
@@ -308,6 +314,7 @@ fn attack(kind: ContextAttackKind, payload: &str) -> Fault {
     Fault::ContextAttack {
         kind,
         payload: payload.into(),
+        placement: shakedown_faults::Placement::default_for(kind),
     }
 }
 

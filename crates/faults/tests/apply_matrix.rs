@@ -35,7 +35,10 @@ fn all_faults() -> Vec<Fault> {
         Fault::Empty,
         Fault::Garbage,
         Fault::ResponseDrift(DriftKind::JsonFieldRename { renames: vec![] }),
-        Fault::ResponseDrift(DriftKind::VerbosityShift),
+        Fault::ResponseDrift(DriftKind::VerbosityShift {
+            direction: None,
+            factor: 3.0,
+        }),
         Fault::ResponseDrift(DriftKind::FormatChange),
         Fault::ResponseDrift(DriftKind::RefusalRephrase),
         Fault::ResponseDrift(DriftKind::ToneShift),
@@ -56,6 +59,7 @@ fn all_faults() -> Vec<Fault> {
         v.push(Fault::ContextAttack {
             kind,
             payload: "PAYLOAD".into(),
+            placement: shakedown_faults::Placement::default_for(kind),
         });
     }
     v

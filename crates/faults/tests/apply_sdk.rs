@@ -150,7 +150,7 @@ async fn official_sdks_react_to_each_shape() {
         calls: Mutex::new(HashMap::new()),
         arrivals: Mutex::new(HashMap::new()),
     });
-    let planner: Planner = Arc::new(shakedown_faults::plan);
+    let planner: Planner = Arc::new(shakedown_faults::plan_for_request);
     let settings = ProxySettings {
         routes: vec![
             Route {

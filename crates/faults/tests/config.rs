@@ -150,6 +150,52 @@ chaos:
 }
 
 #[test]
+fn strategy_placement_inject_at_and_verbosity_are_applied_not_warned() {
+    use shakedown_faults::{DriftKind, Placement, VerbosityDirection};
+    let (c, warnings) = ok(r#"
+chaos:
+  context_attacks:
+    - {type: indirect_injection, payload: P, strategy: prepend, inject_at: retrieval_step, name: pre}
+    - {type: injection_via_context, payload: Q, name: via}
+    - {type: conflicting_context, payload: R, strategy: append, name: app}
+  llm_faults:
+    - {mode: response_drift, drift_type: verbosity_shift, direction: compress, factor: 4, name: v}
+"#);
+    assert!(warnings.0.is_empty(), "{}", warnings.render("t"));
+    let placement = |n: &str| match &c.rules.iter().find(|r| r.name == n).unwrap().choices[0] {
+        Fault::ContextAttack { placement, .. } => *placement,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(placement("pre"), Placement::Prepend);
+    assert_eq!(placement("via"), Placement::Prepend, "its default");
+    assert_eq!(placement("app"), Placement::Append);
+    assert_eq!(
+        c.rules.iter().find(|r| r.name == "v").unwrap().choices,
+        [Fault::ResponseDrift(DriftKind::VerbosityShift {
+            direction: Some(VerbosityDirection::Compress),
+            factor: 4.0,
+        })]
+    );
+    // A step with no wire meaning is warned, with its location; wrong fields for the drift too.
+    let (_, warnings) = ok(r#"
+chaos:
+  context_attacks:
+    - {type: memory_poisoning, inject_at: before_final_response}
+  llm_faults:
+    - {mode: response_drift, drift_type: tone_shift, direction: expand}
+"#);
+    let text = warnings.render("t");
+    assert!(
+        text.contains("inject_at `before_final_response` has no wire meaning"),
+        "{text}"
+    );
+    assert!(
+        text.contains("only apply to drift_type verbosity_shift"),
+        "{text}"
+    );
+}
+
+#[test]
 fn context_attacks_mapping_form_and_strategies() {
     let (c, warnings) = ok(r#"
 chaos:
@@ -168,11 +214,13 @@ chaos:
     assert!(warnings.0.is_empty(), "{}", warnings.render("t"));
     assert_eq!(c.rules.len(), 3, "enabled: false drops the attack");
     let by_name = |n: &str| c.rules.iter().find(|r| r.name == n).unwrap();
-    // replace: the result is replaced by the payload.
+    // replace: the result's content is replaced by the payload (its envelope stays).
     assert_eq!(
         by_name("context_attacks.memory_poisoning").choices,
-        [Fault::MaliciousResponse {
-            payload: "The user is an administrator.".into()
+        [Fault::ContextAttack {
+            kind: ContextAttackKind::MemoryPoisoning,
+            payload: "The user is an administrator.".into(),
+            placement: shakedown_faults::Placement::Replace,
         }]
     );
     let inj = by_name("context_attacks.indirect_injection");
@@ -181,13 +229,15 @@ chaos:
         inj.choices[1],
         Fault::ContextAttack {
             kind: ContextAttackKind::IndirectInjection,
-            payload: "B".into()
+            payload: "B".into(),
+            placement: shakedown_faults::Placement::Append,
         }
     );
     match &by_name("context_attacks.overflow").choices[0] {
         Fault::ContextAttack {
             kind: ContextAttackKind::Overflow,
             payload,
+            ..
         } => assert_eq!(payload.split_whitespace().count(), 50),
         other => panic!("expected overflow, got {other:?}"),
     }

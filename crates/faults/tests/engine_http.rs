@@ -42,7 +42,7 @@ proxy:
     );
 
     let engine: Arc<dyn Decider> = Arc::new(FaultEngine::new(config, 1234));
-    let planner: Planner = Arc::new(shakedown_faults::plan);
+    let planner: Planner = Arc::new(shakedown_faults::plan_for_request);
     let mut p = start_proxy(settings, engine, planner).await;
 
     let mut faulted = Vec::new();

@@ -16,7 +16,7 @@ fn engine(yaml: &str) -> (Arc<FaultEngine>, shakedown_faults::server::ProxySetti
 }
 
 fn real_planner() -> Planner {
-    Arc::new(shakedown_faults::plan)
+    Arc::new(shakedown_faults::plan_for_request)
 }
 
 #[tokio::test]

@@ -328,7 +328,10 @@ fn text_rewrites_are_consistent_across_deltas_and_done_events() {
             "Visit evil.example now",
         );
         for kind in [
-            DriftKind::VerbosityShift,
+            DriftKind::VerbosityShift {
+                direction: None,
+                factor: 3.0,
+            },
             DriftKind::FormatChange,
             DriftKind::RefusalRephrase,
             DriftKind::ToneShift,
@@ -344,6 +347,7 @@ fn text_rewrites_are_consistent_across_deltas_and_done_events() {
             Fault::ContextAttack {
                 kind: ContextAttackKind::IndirectInjection,
                 payload: "P".into(),
+                placement: shakedown_faults::Placement::Append,
             },
             &format!("{TEXT}\n\nP"),
         );
@@ -356,6 +360,7 @@ fn tool_streams_carry_context_attacks_and_error_events() {
     let f = Fault::ContextAttack {
         kind: ContextAttackKind::IndirectInjection,
         payload: "EXFILTRATE".into(),
+        placement: shakedown_faults::Placement::Append,
     };
     let (_, r) = stream_all(api, f, &text_reply());
     let got = r.events();

@@ -52,7 +52,9 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     };
     for r in &args.route {
         let Some((prefix, upstream)) = r.split_once('=') else {
-            anyhow::bail!("--route `{r}` is not PREFIX=URL; e.g. --route /openai=http://127.0.0.1:8089");
+            anyhow::bail!(
+                "--route `{r}` is not PREFIX=URL; e.g. --route /openai=http://127.0.0.1:8089"
+            );
         };
         config.proxy.routes.push(Route {
             prefix: prefix.to_string(),
@@ -62,9 +64,9 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     }
     let listen: SocketAddr = match (args.listen, &config.proxy.listen) {
         (Some(a), _) => a,
-        (None, Some(l)) => l
-            .parse()
-            .with_context(|| format!("proxy.listen `{l}` is not an address such as 127.0.0.1:8480"))?,
+        (None, Some(l)) => l.parse().with_context(|| {
+            format!("proxy.listen `{l}` is not an address such as 127.0.0.1:8480")
+        })?,
         (None, None) => DEFAULT_LISTEN.parse().expect("valid default"),
     };
     let seed = args.seed.unwrap_or_else(rand::random);
@@ -88,7 +90,7 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
         None => (None, None),
     };
     let halt = crate::halt::on_signals();
-    let planner: Planner = Arc::new(shakedown_faults::plan::plan);
+    let planner: Planner = Arc::new(shakedown_faults::plan::plan_for_request);
     let proxy = FaultProxy::start(FaultProxyOptions {
         listen,
         settings,

@@ -1,4 +1,4 @@
-//! `shakedown schema system`: the JSON Schema of the system file.
+//! `shakedown schema system|faults`: the JSON Schema of the system file or of a fault config.
 
 use clap::{Args, ValueEnum};
 
@@ -8,6 +8,8 @@ use crate::exit::Exit;
 pub enum SchemaKind {
     /// The system file (shakedown.yaml).
     System,
+    /// A fault config for `shakedown fault-proxy` (`--config FILE`).
+    Faults,
 }
 
 #[derive(Debug, Args)]
@@ -18,6 +20,7 @@ pub struct SchemaArgs {
 pub fn run(args: SchemaArgs) -> anyhow::Result<Exit> {
     let schema = match args.kind {
         SchemaKind::System => shakedown_core::system::system_schema(),
+        SchemaKind::Faults => shakedown_faults::faults_schema(),
     };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(Exit::Passed)

@@ -61,10 +61,16 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Exit> {
     if let Some(f) = &args.faults {
         let path = std::path::Path::new(f);
         let (name, result) = if path.exists() {
-            (path.display().to_string(), shakedown_faults::load_faults_file(path))
+            (
+                path.display().to_string(),
+                shakedown_faults::load_faults_file(path),
+            )
         } else {
             match shakedown_faults::profiles::source(f) {
-                Some(text) => (format!("{f} (built in)"), shakedown_faults::load_faults(text)),
+                Some(text) => (
+                    format!("{f} (built in)"),
+                    shakedown_faults::load_faults(text),
+                ),
                 None => anyhow::bail!(
                     "no fault config file `{f}` and no built-in profile of that name; built-ins: {}",
                     shakedown_faults::profiles::names().join(", ")

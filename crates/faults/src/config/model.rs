@@ -3,6 +3,7 @@
 //! names stay strings here so that a wrong one is reported with its location and the list of
 //! valid ones, alongside every other problem, when the rules are resolved.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use shakedown_core::HumanDuration;
@@ -23,10 +24,11 @@ fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String
 
 /// The whole file. `chaos` and `proxy` are read section by section so a problem in one rule
 /// does not hide the problems in the others.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultFile {
     #[serde(default, deserialize_with = "opt_string_or_number")]
+    #[schemars(with = "Option<super::schema::Version>")]
     pub version: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
@@ -36,27 +38,32 @@ pub struct FaultFile {
     #[serde(default)]
     pub profile: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<ChaosBlock>")]
     pub chaos: Option<Value>,
     /// Shakedown extension: how the proxy listens and routes.
     #[serde(default)]
+    #[schemars(with = "Option<crate::server::ProxySettings>")]
     pub proxy: Option<Value>,
 }
 
 /// Flakestorm's `ChaosConfig`. `context_attacks` is a list or a mapping keyed by type (the
 /// "addendum" format), so it stays a value until resolved.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChaosBlock {
     #[serde(default)]
+    #[schemars(with = "Option<Vec<ToolFaultFile>>")]
     pub tool_faults: Option<Vec<Value>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<LlmFaultFile>>")]
     pub llm_faults: Option<Vec<Value>>,
     #[serde(default)]
+    #[schemars(with = "Option<super::schema::ContextAttacks>")]
     pub context_attacks: Option<Value>,
 }
 
 /// `window: {start_after: 10s, duration: 30s}` (Shakedown extension).
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowFile {
     #[serde(default)]
@@ -77,7 +84,7 @@ pub struct Common {
 }
 
 /// One `tool_faults` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolFaultFile {
     /// Required by Flakestorm; Shakedown lets a rule with `match_url` omit it (URL only).
@@ -124,7 +131,7 @@ impl ToolFaultFile {
 }
 
 /// One `llm_faults` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LlmFaultFile {
     pub mode: String,
@@ -187,7 +194,7 @@ impl LlmFaultFile {
 }
 
 /// One `context_attacks` entry (list form), or the value under a type key (mapping form).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContextAttackFile {
     /// Required in the list form; the key gives it in the mapping form.

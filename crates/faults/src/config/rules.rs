@@ -13,7 +13,10 @@ use super::load::Ctx;
 use super::model::{Common, ContextAttackFile, LlmFaultFile, ToolFaultFile};
 use crate::matcher::{Glob, Matcher, Scope};
 use crate::schedule::{Schedule, Window};
-use crate::{ContextAttackKind, DriftKind, Fault, FaultFamily, RateLimitKind, StreamFault};
+use crate::{
+    ContextAttackKind, DriftKind, Fault, FaultFamily, Placement, RateLimitKind, StreamFault,
+    VerbosityDirection,
+};
 
 /// Tool fault modes (Flakestorm's).
 pub const TOOL_MODES: &[&str] = &[
@@ -50,14 +53,18 @@ pub const CONTEXT_TYPES: &[&str] = &[
     "conflicting_context",
     "injection_via_context",
 ];
-const DRIFT_TYPES: &[&str] = &[
+pub(super) const DRIFT_TYPES: &[&str] = &[
     "json_field_rename",
     "verbosity_shift",
     "format_change",
     "refusal_rephrase",
     "tone_shift",
 ];
-const SEVERITIES: &[&str] = &["subtle", "moderate", "significant"];
+pub(super) const SEVERITIES: &[&str] = &["subtle", "moderate", "significant"];
+/// `inject_at` values that name what the proxy carries (tool and retrieval results).
+const INJECT_AT_WIRE: &[&str] = &["tool_response", "tool_result", "retrieval_step"];
+/// How many times longer or shorter a `verbosity_shift` makes the answer by default.
+pub const DEFAULT_VERBOSITY_FACTOR: f64 = 3.0;
 
 /// Flakestorm's LLM timeout when `delay_ms` is absent (`llm_proxy.py`): five minutes, so the
 /// client's own timeout trips first.
@@ -398,31 +405,35 @@ impl<'a, 'b> Resolver<'a, 'b> {
         let url = self.url(&at("match_url"), f.match_url.as_deref());
         let model = self.model(&at("model"), f.model.as_deref());
 
-        if f.inject_at.is_some() {
+        // Flakestorm's `inject_at` names a step of its in-process agent loop. On the wire,
+        // retrieval steps and tool responses are the results the proxy carries, which is
+        // where it injects; other steps have no HTTP call to act on.
+        if let Some(step) = f.inject_at.as_deref()
+            && !INJECT_AT_WIRE.contains(&step)
+        {
             self.cx.warn(
                 &at("inject_at"),
-                "`inject_at` is accepted for Flakestorm compatibility but has no effect: the proxy injects into the tool result it carries",
-                "drop it, or use `tool:` / `match_url:` to choose which results are attacked",
+                format!(
+                    "inject_at `{step}` has no wire meaning: the proxy injects into the tool and retrieval results it carries"
+                ),
+                format!(
+                    "use one of: {} (all mean the results the proxy carries), or drop it and choose results with `tool:` / `match_url:`",
+                    INJECT_AT_WIRE.join(", ")
+                ),
             );
         }
-        let replace = match f.strategy.as_deref() {
-            None | Some("append") => false,
-            Some("replace") => true,
-            Some("prepend") => {
-                self.cx.warn(
-                    &at("strategy"),
-                    "strategy prepend is not applied: the proxy inserts the payload into the result as it does for append",
-                    "use append (the default) or replace",
-                );
-                false
-            }
+        let placement = match f.strategy.as_deref() {
+            None => kind.map(Placement::default_for),
+            Some("append") => Some(Placement::Append),
+            Some("prepend") => Some(Placement::Prepend),
+            Some("replace") => Some(Placement::Replace),
             Some(other) => {
                 self.cx.error(
                     &at("strategy"),
                     format!("unknown strategy `{other}`"),
                     "use one of: prepend, append, replace",
                 );
-                false
+                None
             }
         };
         if f.inject_tokens.is_some() && kind != Some(ContextAttackKind::Overflow) {
@@ -465,12 +476,10 @@ impl<'a, 'b> Resolver<'a, 'b> {
                 }
                 payloads
                     .into_iter()
-                    .map(|payload| {
-                        if replace {
-                            Fault::MaliciousResponse { payload }
-                        } else {
-                            Fault::ContextAttack { kind, payload }
-                        }
+                    .map(|payload| Fault::ContextAttack {
+                        kind,
+                        payload,
+                        placement: placement.unwrap_or(Placement::default_for(kind)),
                     })
                     .collect()
             }
@@ -629,7 +638,7 @@ impl<'a, 'b> Resolver<'a, 'b> {
             );
             ok = false;
         }
-        if f.direction.is_some() || f.factor.is_some() {
+        if (f.direction.is_some() || f.factor.is_some()) && drift_type != "verbosity_shift" {
             let pointer = if f.direction.is_some() {
                 format!("{base}/direction")
             } else {
@@ -637,15 +646,29 @@ impl<'a, 'b> Resolver<'a, 'b> {
             };
             self.cx.warn(
                 &pointer,
-                "`direction` and `factor` are read for Flakestorm compatibility but not applied: the proxy chooses the shift",
-                "drop them",
+                format!("`direction` and `factor` only apply to drift_type verbosity_shift, not {drift_type}"),
+                "drop them, or use drift_type: verbosity_shift",
+            );
+        }
+        if f.factor == Some(1.0) {
+            self.cx.warn(
+                &format!("{base}/factor"),
+                "factor 1 leaves the answer's length unchanged",
+                "use e.g. 3.0 (three times longer, or a third as long with direction: compress)",
             );
         }
         let kind = match drift_type {
             "json_field_rename" => DriftKind::JsonFieldRename {
                 renames: renames(severity),
             },
-            "verbosity_shift" => DriftKind::VerbosityShift,
+            "verbosity_shift" => DriftKind::VerbosityShift {
+                direction: match f.direction.as_deref() {
+                    Some("expand") => Some(VerbosityDirection::Expand),
+                    Some("compress") => Some(VerbosityDirection::Compress),
+                    _ => None,
+                },
+                factor: f.factor.unwrap_or(DEFAULT_VERBOSITY_FACTOR),
+            },
             "format_change" => DriftKind::FormatChange,
             "refusal_rephrase" => DriftKind::RefusalRephrase,
             "tone_shift" => DriftKind::ToneShift,

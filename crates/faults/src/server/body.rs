@@ -1,6 +1,7 @@
 //! Response bodies the proxy writes: whole buffers, and bodies produced step by step
-//! ([`Step::Data`], [`Step::Sleep`], [`Step::Abort`]) by a task, so synthetic answers and
-//! shaped upstream streams reach the client chunk by chunk as they are produced.
+//! ([`Step::Data`], [`Step::Sleep`], [`Step::Abort`], [`Step::Finish`]) by a task, so
+//! synthetic answers and shaped upstream streams reach the client chunk by chunk as they are
+//! produced.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -74,7 +75,7 @@ pub struct StepSink {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
     Continue,
-    /// The client left, the body was aborted, or the proxy is halting.
+    /// The client left, the body was aborted or finished early, or the proxy is halting.
     Stop,
 }
 
@@ -106,6 +107,8 @@ impl StepSink {
                     self.abort().await;
                     return Flow::Stop;
                 }
+                // Dropping the sink (the producer stops on `Stop`) ends the body cleanly.
+                Step::Finish => return Flow::Stop,
             }
         }
         Flow::Continue

@@ -42,7 +42,7 @@ pub async fn run(
     );
     let fired = shared.decider.decide(&mut call);
     emit(&shared, &call, &fired).await;
-    let plan = (shared.planner)(&call, &fired);
+    let plan = (shared.planner)(&call, &fired, &body);
     tracing::debug!(url = %call.url, call_number = call.call_number, faults = fired.len(), "call");
     execute::run(&shared, plan, &dest, parts, body, peer).await
 }

@@ -37,10 +37,12 @@ pub async fn run(
     if let Some(answer) = plan.respond {
         return Ok(synthetic(shared, answer));
     }
-    let req = upstream_request(parts, dest, body, peer)?;
+    let shaped = plan.shaper.is_some();
+    let req = upstream_request(parts, dest, body, peer, shaped)?;
+    // Untouched calls reuse keep-alive connections; shaped ones get their own.
     let resp = shared
         .upstream
-        .send(&dest.target, dest.trusted, req)
+        .send(&dest.target, dest.trusted, req, !shaped)
         .await?;
     let (mut head, upstream_body) = resp.into_parts();
     strip_hop_by_hop(&mut head.headers);
@@ -64,15 +66,24 @@ pub async fn run(
 }
 
 /// The request sent upstream: origin-form URI, `Host` of the upstream, hop-by-hop headers
-/// removed, `x-forwarded-for` added, the buffered body.
+/// removed, `x-forwarded-for` added, the buffered body. When the answer will be `shaped`,
+/// the upstream is asked for `accept-encoding: identity`: shapers rewrite plain bytes and
+/// cannot rewrite a gzip or brotli body.
 fn upstream_request(
     parts: Parts,
     dest: &Destination,
     body: Bytes,
     peer: SocketAddr,
+    shaped: bool,
 ) -> Result<Request<Full<Bytes>>, ServeError> {
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
+    if shaped {
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    }
     // The body is already here; hyper sets the length of the buffered body itself.
     headers.remove(header::EXPECT);
     headers.remove(header::CONTENT_LENGTH);

@@ -6,7 +6,7 @@ use http::Uri;
 use super::settings::Route;
 
 /// The scheme of an upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
     Http,
     Https,

@@ -1,6 +1,7 @@
 //! How the fault proxy listens and where it sends calls: the `proxy:` block of a fault config
 //! (Shakedown's extension to Flakestorm's `chaos:` block).
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use shakedown_core::ByteSize;
 
@@ -9,7 +10,7 @@ pub const DEFAULT_MAX_REQUEST_BODY: u64 = 16 * ByteSize::MIB;
 
 /// One reverse-proxy route: requests whose path starts with `prefix` go to `upstream` with the
 /// prefix stripped (`/openai/v1/chat/completions` → `{upstream}/v1/chat/completions`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Path prefix, starting with `/` (`/openai`, `/tools/search`). `/` matches everything.
@@ -22,7 +23,7 @@ pub struct Route {
 }
 
 /// The `proxy:` block.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProxySettings {
     /// Address to listen on (`127.0.0.1:8480`); the CLI's `--listen` wins.

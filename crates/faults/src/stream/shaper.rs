@@ -16,7 +16,7 @@ use crate::stream::stage::{self, Out, Stage, ToolStreamEdit};
 use crate::stream::text::TextRewrite;
 use crate::transform::context::{self, ToolEdit};
 use crate::transform::{TextOp, llm, malformed};
-use crate::{ApiKind, ContextAttackKind, ResponseShaper, Step, StreamFault};
+use crate::{ApiKind, ContextAttackKind, Placement, ResponseShaper, Step, StreamFault};
 
 /// Events let through before a `mid_stream_error` on a stream: the answer has visibly begun
 /// (role chunk / `response.created` / `message_start` and a little text) when it fails.
@@ -37,6 +37,7 @@ pub enum Action {
     Context {
         kind: ContextAttackKind,
         payload: String,
+        placement: Placement,
     },
     /// Make the body (or one event) invalid JSON.
     Malformed,
@@ -111,16 +112,26 @@ impl FaultShaper {
         Some(match &self.action {
             Action::Text(op) => text(op.clone()),
             Action::Malicious(p) => text(TextOp::Replace(p.clone())),
-            Action::Context { kind, payload } if !api.is_llm() => Box::new(stage::ToolContent {
+            Action::Context {
+                kind,
+                payload,
+                placement,
+            } if !api.is_llm() => Box::new(stage::ToolContent {
                 edit: ToolStreamEdit::Attack {
                     kind: *kind,
                     payload: payload.clone(),
+                    placement: *placement,
                 },
                 done: false,
             }),
-            Action::Context { kind, payload } => text(TextOp::Context {
+            Action::Context {
+                kind,
+                payload,
+                placement,
+            } => text(TextOp::Context {
                 kind: *kind,
                 payload: payload.clone(),
+                placement: *placement,
             }),
             Action::Malformed => Box::new(malformed(MALFORMED_STREAM_EVENT)),
             Action::MidStreamError => Box::new(stage::ErrorEvent::new(
@@ -152,13 +163,23 @@ impl FaultShaper {
             Action::Text(op) => WholeEdit::Tool(ToolStreamEdit::Text(op.clone())),
             Action::Malicious(p) if llm => WholeEdit::Llm(TextOp::Replace(p.clone())),
             Action::Malicious(p) => WholeEdit::Replace(p.clone()),
-            Action::Context { kind, payload } if llm => WholeEdit::Llm(TextOp::Context {
+            Action::Context {
+                kind,
+                payload,
+                placement,
+            } if llm => WholeEdit::Llm(TextOp::Context {
                 kind: *kind,
                 payload: payload.clone(),
+                placement: *placement,
             }),
-            Action::Context { kind, payload } => WholeEdit::Tool(ToolStreamEdit::Attack {
+            Action::Context {
+                kind,
+                payload,
+                placement,
+            } => WholeEdit::Tool(ToolStreamEdit::Attack {
                 kind: *kind,
                 payload: payload.clone(),
+                placement: *placement,
             }),
             Action::Malformed | Action::Stream(StreamFault::MalformedChunk { .. }) => {
                 WholeEdit::Malformed
@@ -180,6 +201,7 @@ impl FaultShaper {
         for o in outs {
             match o {
                 Out::Sleep(d) => out.push(Step::Sleep(d)),
+                Out::Finish => out.push(Step::Finish),
                 Out::Event(ev) if self.api == ApiKind::OpenAiResponses => {
                     out.push(Step::Data(renumber(ev, next_seq).raw))
                 }
@@ -356,9 +378,14 @@ impl ResponseShaper for FaultShaper {
                     },
                     WholeEdit::Tool(edit) => {
                         let edit = match edit {
-                            ToolStreamEdit::Attack { kind, payload } => ToolEdit::Attack {
+                            ToolStreamEdit::Attack {
+                                kind,
+                                payload,
+                                placement,
+                            } => ToolEdit::Attack {
                                 kind: *kind,
                                 payload,
+                                placement: *placement,
                             },
                             ToolStreamEdit::Text(op) => ToolEdit::Text(op),
                         };

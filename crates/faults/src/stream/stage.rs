@@ -7,17 +7,19 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::ApiKind;
-use crate::ContextAttackKind;
 use crate::provider::{self, ErrorKind};
 use crate::stream::SseEvent;
 use crate::transform::context::{self, ToolEdit};
 use crate::transform::{TextOp, malformed};
+use crate::{ContextAttackKind, Placement};
 
 /// What a stage sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Out {
     Event(SseEvent),
     Sleep(Duration),
+    /// End the client's body cleanly now and stop reading the upstream.
+    Finish,
 }
 
 /// One fault applied event by event.
@@ -43,7 +45,8 @@ pub fn is_terminal(api: ApiKind, ev: &SseEvent) -> bool {
 
 /// Ends the stream after `after` events, or at the terminal event if that comes first, so the
 /// client never sees `[DONE]` / `message_stop` / `response.completed`. The body then ends
-/// cleanly: SDK iterators stop without a completion. Streams without a terminal event (tools)
+/// cleanly at once ([`Out::Finish`]): SDK iterators stop without a completion, and the client
+/// is not held until the upstream ends its answer. Streams without a terminal event (tools)
 /// are read one event ahead, so a stream shorter than `after` still loses its last event.
 pub struct Cut {
     api: ApiKind,
@@ -83,6 +86,8 @@ impl Stage for Cut {
         out.extend(self.held.drain(..).map(Out::Event));
         if self.seen >= self.after || is_terminal(self.api, &ev) {
             self.done = true;
+            // The client's body ends here, not when the upstream finishes its answer.
+            out.push(Out::Finish);
             return;
         }
         self.seen += 1;
@@ -180,7 +185,7 @@ impl Stage for Slow {
 }
 
 /// After `after` events (or in place of the terminal event) sends the provider's error event
-/// and drops the rest of the stream.
+/// and ends the body at once ([`Out::Finish`]), dropping the rest of the stream.
 pub struct ErrorEvent {
     api: ApiKind,
     after: u32,
@@ -257,6 +262,7 @@ impl Stage for ErrorEvent {
             if self.seen >= self.after || is_terminal(self.api, &ev) {
                 self.done = true;
                 out.extend(self.error_events().into_iter().map(Out::Event));
+                out.push(Out::Finish);
                 return;
             }
             self.seen += 1;
@@ -287,6 +293,7 @@ pub enum ToolStreamEdit {
     Attack {
         kind: ContextAttackKind,
         payload: String,
+        placement: Placement,
     },
     Text(TextOp),
 }
@@ -305,9 +312,14 @@ impl Stage for ToolContent {
             return;
         }
         let edit = match &self.edit {
-            ToolStreamEdit::Attack { kind, payload } => ToolEdit::Attack {
+            ToolStreamEdit::Attack {
+                kind,
+                payload,
+                placement,
+            } => ToolEdit::Attack {
                 kind: *kind,
                 payload,
+                placement: *placement,
             },
             ToolStreamEdit::Text(op) => ToolEdit::Text(op),
         };
@@ -324,7 +336,11 @@ impl Stage for ToolContent {
             Err(_) => {
                 self.done = true;
                 let new = match edit {
-                    ToolEdit::Attack { kind, payload } => context::attack_text(kind, payload, data),
+                    ToolEdit::Attack {
+                        kind,
+                        payload,
+                        placement,
+                    } => context::attack_text(kind, payload, data, placement),
                     ToolEdit::Text(op) => op.apply(data),
                 };
                 out.push(Out::Event(ev.with_data(&new)));
@@ -361,7 +377,11 @@ mod tests {
         let out = run(&mut cut, &evs);
         assert_eq!(
             out,
-            vec![Out::Event(evs[0].clone()), Out::Event(evs[1].clone())]
+            vec![
+                Out::Event(evs[0].clone()),
+                Out::Event(evs[1].clone()),
+                Out::Finish
+            ]
         );
     }
 
@@ -374,7 +394,7 @@ mod tests {
         let out = run(&mut Cut::new(ApiKind::Tool, 5), &evs);
         assert_eq!(out, vec![Out::Event(evs[0].clone())]);
         let out = run(&mut Cut::new(ApiKind::Tool, 1), &evs);
-        assert_eq!(out, vec![Out::Event(evs[0].clone())]);
+        assert_eq!(out, vec![Out::Event(evs[0].clone()), Out::Finish]);
         let out = run(&mut MalformedChunk::new(ApiKind::Tool, 5), &evs);
         assert_eq!(out[0], Out::Event(evs[0].clone()));
         let Out::Event(last) = &out[1] else { panic!() };
@@ -386,8 +406,9 @@ mod tests {
         let evs = chat_events();
         let mut st = ErrorEvent::new(ApiKind::OpenAiChat, 1, None);
         let out = run(&mut st, &evs);
-        assert_eq!(out.len(), 2);
+        assert_eq!(out.len(), 3);
         let Out::Event(e) = &out[1] else { panic!() };
         assert_eq!(e.json().unwrap()["error"]["type"], "server_error");
+        assert_eq!(out[2], Out::Finish);
     }
 }

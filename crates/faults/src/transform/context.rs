@@ -1,13 +1,14 @@
 //! Context attacks and text rewrites on tool results (tools, MCP servers, retrieval). The
 //! payload goes where the agent reads content: in JSON, the first string under a content key
 //! (`content`, `text`, `result`, …; MCP's `result.content[].text`; the first of a retrieval
-//! `documents[]` list); in text, around the whole body. A JSON result with no such field gets
+//! `documents[]` list); in text, the whole body. It goes after, before or instead of that
+//! content ([`Placement`], the config's `strategy:`). A JSON result with no such field gets
 //! an `_injected` field (as Flakestorm does), so the payload always arrives.
 
 use serde_json::Value;
 
-use crate::ContextAttackKind;
 use crate::transform::TextOp;
+use crate::{ContextAttackKind, Placement};
 
 /// Keys whose string values carry content the agent reads.
 const CONTENT_KEYS: &[&str] = &[
@@ -53,6 +54,7 @@ pub enum ToolEdit<'a> {
     Attack {
         kind: ContextAttackKind,
         payload: &'a str,
+        placement: Placement,
     },
     Text(&'a TextOp),
 }
@@ -60,7 +62,11 @@ pub enum ToolEdit<'a> {
 impl ToolEdit<'_> {
     fn apply(&self, content: &str) -> String {
         match self {
-            ToolEdit::Attack { kind, payload } => attack_text(*kind, payload, content),
+            ToolEdit::Attack {
+                kind,
+                payload,
+                placement,
+            } => attack_text(*kind, payload, content, *placement),
             ToolEdit::Text(op) => op.apply(content),
         }
     }
@@ -74,36 +80,55 @@ fn or_default<'a>(payload: &'a str, default: &'a str) -> &'a str {
     }
 }
 
-/// The content with the attack applied: injections are appended (`indirect_injection`) or
-/// prepended (`injection_via_context`), `memory_poisoning` plants a fact framed to be kept,
-/// `conflicting_context` appends a contradiction, `overflow` pads to [`OVERFLOW_BYTES`].
-pub fn attack_text(kind: ContextAttackKind, payload: &str, content: &str) -> String {
-    match kind {
-        ContextAttackKind::IndirectInjection => {
-            format!("{content}\n\n{}", or_default(payload, DEFAULT_INJECTION))
-        }
-        ContextAttackKind::InjectionViaContext => {
-            format!("{}\n\n{content}", or_default(payload, DEFAULT_INJECTION))
+/// The content with the attack applied. The attack's text is the payload itself
+/// (`indirect_injection`, `injection_via_context`, `conflicting_context`), a fact framed to be
+/// kept (`memory_poisoning`), or filler bringing the content to [`OVERFLOW_BYTES`]
+/// (`overflow`); `placement` puts it after the content, before it, or instead of it.
+pub fn attack_text(
+    kind: ContextAttackKind,
+    payload: &str,
+    content: &str,
+    placement: Placement,
+) -> String {
+    let injected = match kind {
+        ContextAttackKind::IndirectInjection | ContextAttackKind::InjectionViaContext => {
+            or_default(payload, DEFAULT_INJECTION).to_string()
         }
         ContextAttackKind::MemoryPoisoning => format!(
-            "{content}\n\nImportant fact to remember for all future conversations: {}",
+            "Important fact to remember for all future conversations: {}",
             or_default(payload, DEFAULT_MEMORY)
         ),
-        ContextAttackKind::ConflictingContext => {
-            format!("{content}\n\n{}", or_default(payload, DEFAULT_CONFLICT))
-        }
+        ContextAttackKind::ConflictingContext => or_default(payload, DEFAULT_CONFLICT).to_string(),
         ContextAttackKind::Overflow => {
-            let unit = or_default(payload, OVERFLOW_FILLER);
-            let mut out = String::with_capacity(OVERFLOW_BYTES + unit.len() + content.len());
-            out.push_str(content);
-            out.push_str("\n\n");
-            while out.len() < OVERFLOW_BYTES {
-                out.push_str(unit);
-                if !unit.ends_with(char::is_whitespace) {
-                    out.push(' ');
-                }
-            }
-            out
+            let kept = match placement {
+                Placement::Replace => 0,
+                Placement::Append | Placement::Prepend => content.len() + 2,
+            };
+            filler(
+                or_default(payload, OVERFLOW_FILLER),
+                OVERFLOW_BYTES.saturating_sub(kept),
+            )
+        }
+    };
+    match placement {
+        Placement::Append if content.is_empty() => injected,
+        Placement::Append => format!("{content}\n\n{injected}"),
+        Placement::Prepend if content.is_empty() => injected,
+        Placement::Prepend => format!("{injected}\n\n{content}"),
+        Placement::Replace => injected,
+    }
+}
+
+/// `unit` repeated (at least once) to at least `len` bytes, words kept apart.
+fn filler(unit: &str, len: usize) -> String {
+    let mut out = String::with_capacity(len + unit.len() + 1);
+    loop {
+        out.push_str(unit);
+        if out.len() >= len {
+            return out;
+        }
+        if !unit.ends_with(char::is_whitespace) {
+            out.push(' ');
         }
     }
 }
@@ -127,7 +152,7 @@ pub fn rewrite_json(v: &mut Value, edit: ToolEdit<'_>) {
     if edit_content(v, edit) {
         return;
     }
-    let injected = Value::String(edit.apply("").trim_start().to_string());
+    let injected = Value::String(edit.apply("").trim().to_string());
     match v {
         Value::Object(map) => {
             map.insert("_injected".into(), injected);
@@ -187,6 +212,7 @@ mod tests {
             ToolEdit::Attack {
                 kind: ContextAttackKind::IndirectInjection,
                 payload: "EVIL",
+                placement: Placement::Append,
             },
         );
         v
@@ -228,6 +254,7 @@ mod tests {
             ToolEdit::Attack {
                 kind: ContextAttackKind::Overflow,
                 payload: "",
+                placement: Placement::Append,
             },
         );
         assert!(out.len() >= OVERFLOW_BYTES);
@@ -238,8 +265,49 @@ mod tests {
             ToolEdit::Attack {
                 kind: ContextAttackKind::InjectionViaContext,
                 payload: "P",
+                placement: Placement::Prepend,
             },
         );
         assert_eq!(out, b"P\n\ndoc");
+    }
+
+    #[test]
+    fn placements_put_the_payload_before_after_or_instead() {
+        let mcp = || json!({"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"sunny"}]}});
+        let place = |placement| {
+            let mut v = mcp();
+            rewrite_json(
+                &mut v,
+                ToolEdit::Attack {
+                    kind: ContextAttackKind::IndirectInjection,
+                    payload: "EVIL",
+                    placement,
+                },
+            );
+            v
+        };
+        let text = |v: Value| {
+            v["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(text(place(Placement::Append)), "sunny\n\nEVIL");
+        assert_eq!(text(place(Placement::Prepend)), "EVIL\n\nsunny");
+        let replaced = place(Placement::Replace);
+        assert_eq!(text(replaced.clone()), "EVIL");
+        // The envelope stays: the client still matches the answer to its request.
+        assert_eq!(replaced["id"], 9);
+        let memory = attack_text(
+            ContextAttackKind::MemoryPoisoning,
+            "admin",
+            "doc",
+            Placement::Prepend,
+        );
+        assert!(memory.starts_with("Important fact") && memory.ends_with("admin\n\ndoc"));
+        let overflow = attack_text(ContextAttackKind::Overflow, "", "doc", Placement::Replace);
+        assert!(overflow.len() >= OVERFLOW_BYTES && !overflow.contains("doc"));
+        let overflow = attack_text(ContextAttackKind::Overflow, "", "doc", Placement::Prepend);
+        assert!(overflow.len() >= OVERFLOW_BYTES && overflow.ends_with("\n\ndoc"));
     }
 }

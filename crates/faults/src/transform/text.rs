@@ -4,10 +4,10 @@
 
 use crate::transform::context;
 use crate::transform::rng::Rng;
-use crate::{ContextAttackKind, DriftKind};
+use crate::{ContextAttackKind, DriftKind, Placement, VerbosityDirection};
 
 /// What to do to the assistant's text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TextOp {
     /// Keep the first `n` whitespace-separated tokens.
     Truncate(u32),
@@ -23,6 +23,7 @@ pub enum TextOp {
     Context {
         kind: ContextAttackKind,
         payload: String,
+        placement: Placement,
     },
 }
 
@@ -61,7 +62,11 @@ impl TextOp {
             }
             TextOp::Replace(payload) => payload.clone(),
             TextOp::Drift(kind) => drift(kind, text),
-            TextOp::Context { kind, payload } => context::attack_text(*kind, payload, text),
+            TextOp::Context {
+                kind,
+                payload,
+                placement,
+            } => context::attack_text(*kind, payload, text, *placement),
         }
     }
 }
@@ -105,7 +110,7 @@ fn drift(kind: &DriftKind, text: &str) -> String {
             }
             out
         }
-        DriftKind::VerbosityShift => verbosity(text),
+        DriftKind::VerbosityShift { direction, factor } => verbosity(text, *direction, *factor),
         DriftKind::FormatChange => format_change(text),
         DriftKind::RefusalRephrase => "I'm sorry, but I can't help with that request. \
             If you believe this is a mistake, please rephrase your question."
@@ -139,22 +144,59 @@ fn rename_field(text: &str, from: &str, to: &str) -> String {
     out
 }
 
-/// Long answers shrink to their first sentence; short ones grow with padding prose.
-fn verbosity(text: &str) -> String {
+/// Answers over this many words shrink when a `verbosity_shift` names no direction.
+const LONG_ANSWER_WORDS: usize = 40;
+/// Bound on an expanded answer, whatever the factor.
+const MAX_EXPANDED_WORDS: usize = 20_000;
+
+/// The answer `factor` times longer or shorter in words (see [`DriftKind::VerbosityShift`]).
+fn verbosity(text: &str, direction: Option<VerbosityDirection>, factor: f64) -> String {
     let words = text.split_whitespace().count();
-    if words > 40 {
-        let end = text
-            .find(['.', '!', '?', '\n'])
-            .map(|i| i + 1)
-            .unwrap_or(text.len());
-        text[..end].trim().to_string()
+    let factor = if factor > 0.0 && factor < 1.0 {
+        1.0 / factor
     } else {
-        format!(
-            "Great question! Let me walk you through this in detail. {t}\n\nTo elaborate further: \
-             {t}\n\nIn summary, as explained above, {t} I hope this comprehensive explanation \
-             helps, and please let me know if you would like even more detail on any point.",
-            t = text.trim()
-        )
+        factor
+    };
+    if !factor.is_finite() || factor <= 1.0 {
+        return text.to_string();
+    }
+    let direction = direction.unwrap_or(if words > LONG_ANSWER_WORDS {
+        VerbosityDirection::Compress
+    } else {
+        VerbosityDirection::Expand
+    });
+    match direction {
+        VerbosityDirection::Compress => {
+            let keep = ((words as f64) / factor).ceil().max(1.0) as usize;
+            truncate_tokens(text, keep).trim().to_string()
+        }
+        VerbosityDirection::Expand => {
+            let target = ((words as f64) * factor)
+                .ceil()
+                .min(MAX_EXPANDED_WORDS as f64) as usize;
+            let t = text.trim();
+            let paragraphs = [
+                format!("To elaborate further: {t}"),
+                "For completeness, here is some additional context: answers like this one depend \
+                 on the details of your situation, so it is worth reading every part carefully."
+                    .to_string(),
+                format!("In other words, restating the key point: {t}"),
+                "I hope this comprehensive explanation helps, and please let me know if you would \
+                 like even more detail on any point."
+                    .to_string(),
+            ];
+            let mut out = format!("Great question! Let me walk you through this in detail. {t}");
+            let mut count = out.split_whitespace().count();
+            for p in paragraphs.iter().cycle() {
+                if count >= target {
+                    break;
+                }
+                out.push_str("\n\n");
+                out.push_str(p);
+                count += p.split_whitespace().count();
+            }
+            out
+        }
     }
 }
 
@@ -211,7 +253,10 @@ mod tests {
     #[test]
     fn drift_kinds_change_text_deterministically() {
         for kind in [
-            DriftKind::VerbosityShift,
+            DriftKind::VerbosityShift {
+                direction: None,
+                factor: 3.0,
+            },
             DriftKind::FormatChange,
             DriftKind::RefusalRephrase,
             DriftKind::ToneShift,
@@ -224,5 +269,31 @@ mod tests {
         let f = TextOp::Drift(DriftKind::FormatChange);
         assert_eq!(f.apply(r#"{"a":"b"}"#), "- **a**: b");
         assert_eq!(f.apply("plain"), r#"{"answer":"plain","format":"json"}"#);
+    }
+
+    #[test]
+    fn verbosity_shift_follows_direction_and_factor() {
+        let shift = |direction, factor: f64, text: &str| {
+            TextOp::Drift(DriftKind::VerbosityShift { direction, factor }).apply(text)
+        };
+        let words = |t: &str| t.split_whitespace().count();
+        let short = "The answer is 42 because the tests say so.";
+        let long = shift(Some(VerbosityDirection::Expand), 5.0, short);
+        assert!(words(&long) >= 5 * words(short), "{long}");
+        assert!(words(&long) < 5 * words(short) + 40, "{long}");
+        let ten: String = (0..10).map(|i| format!("w{i} ")).collect();
+        assert_eq!(
+            shift(Some(VerbosityDirection::Compress), 2.0, &ten),
+            "w0 w1 w2 w3 w4"
+        );
+        // A factor below 1 is its inverse; with no direction a short answer grows.
+        assert_eq!(
+            shift(Some(VerbosityDirection::Compress), 0.5, &ten),
+            "w0 w1 w2 w3 w4"
+        );
+        assert!(words(&shift(None, 2.0, short)) >= 2 * words(short));
+        let fifty: String = (0..50).map(|i| format!("w{i} ")).collect();
+        assert_eq!(words(&shift(None, 10.0, &fifty)), 5);
+        assert_eq!(shift(Some(VerbosityDirection::Expand), 1.0, short), short);
     }
 }

@@ -284,11 +284,11 @@ impl Decider for ScriptedDecider {
     }
 }
 
-/// A planner from a closure.
+/// A planner from a closure that does not need the request body.
 pub fn planner(
     f: impl Fn(&CallInfo, &[FiredFault]) -> CallPlan + Send + Sync + 'static,
 ) -> Planner {
-    Arc::new(f)
+    Arc::new(move |call: &CallInfo, fired: &[FiredFault], _body: &[u8]| f(call, fired))
 }
 
 /// A planner that never changes anything.
