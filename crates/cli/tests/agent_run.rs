@@ -461,6 +461,33 @@ fn bad_inputs_are_refused_clearly() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // `validate` reads scenarios and file policies the same way.
+    let o = shakedown(
+        data.path(),
+        &["validate", "--scenario", &bad.display().to_string()],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("{}:4:", bad.display())));
+    let o = shakedown(
+        data.path(),
+        &[
+            "validate",
+            "--scenario",
+            "rogue_admin",
+            "--fs-policy",
+            "strict_fs",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("scenario `rogue_admin`") && out.contains("file policy `strict_fs`"),
+        "{out}"
+    );
     let o = shakedown(data.path(), &["status", "run-missing"])
         .output()
         .unwrap();

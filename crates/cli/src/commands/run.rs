@@ -110,7 +110,8 @@ pub struct RunArgs {
     pub keep_workdirs: bool,
 }
 
-const FS_POLICIES: &[(&str, &str)] = &[(
+/// The shipped file policies.
+pub const FS_POLICIES: &[(&str, &str)] = &[(
     "strict_fs",
     include_str!("../../../../policies/strict_fs.yaml"),
 )];

@@ -1,5 +1,5 @@
-//! `shakedown validate [FILE] [--policy FILE] [--chaos FILE] [--faults FILE]`: every problem with
-//! line:column and a hint; exit 2 on errors.
+//! `shakedown validate [FILE] [--policy FILE] [--chaos FILE] [--faults FILE] [--scenario FILE]
+//! [--fs-policy FILE]`: every problem with line:column and a hint; exit 2 on errors.
 
 use std::path::PathBuf;
 
@@ -24,6 +24,12 @@ pub struct ValidateArgs {
     /// A fault config for the HTTP fault proxy (file, or a built-in profile name).
     #[arg(long, value_name = "FILE")]
     pub faults: Option<String>,
+    /// An agent-run scenario (file, or a built-in name such as data_cleanup).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<String>,
+    /// A file policy in ChaosTrace strict_fs format (file, or `strict_fs`).
+    #[arg(long, value_name = "FILE")]
+    pub fs_policy: Option<String>,
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<Exit> {
@@ -80,6 +86,46 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Exit> {
         ok &= report(
             &name,
             result.map(|(c, w)| (format!("fault config, {} rule(s)", c.rules.len()), w)),
+        );
+    }
+    if let Some(s) = &args.scenario {
+        let path = std::path::Path::new(s);
+        let (name, result) = if path.exists() {
+            (
+                path.display().to_string(),
+                shakedown_agent::scenario::load_scenario_file(path),
+            )
+        } else {
+            match shakedown_agent::scenario::builtin(s) {
+                Some(r) => (format!("{s} (built in)"), r),
+                None => anyhow::bail!(
+                    "no scenario file `{s}` and no built-in scenario of that name; built-ins: {}",
+                    shakedown_agent::scenario::builtin_names().join(", ")
+                ),
+            }
+        };
+        ok &= report(
+            &name,
+            result.map(|(sc, w)| {
+                (
+                    format!(
+                        "scenario `{}`, {} prompt(s), {} invariant(s), {} state check(s)",
+                        sc.name,
+                        sc.golden_prompts.len(),
+                        sc.invariants.len(),
+                        sc.state_checks.len()
+                    ),
+                    w,
+                )
+            }),
+        );
+    }
+    if let Some(f) = &args.fs_policy {
+        let (name, text) = resolve(f, super::run::FS_POLICIES, "file policy")?;
+        ok &= report(
+            &name,
+            shakedown_sandbox::load_fs_policy(&text)
+                .map(|(p, w)| (format!("file policy `{}`", p.name), w)),
         );
     }
     Ok(if ok { Exit::Passed } else { Exit::Error })
