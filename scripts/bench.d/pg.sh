@@ -14,6 +14,9 @@
 #   BENCH_PG_SCALE     pgbench -i -s                                     (default 10)
 #   BENCH_PG_MODES     pgbench -M values, space-separated                (default "simple extended")
 #   BENCH_PAUSE        seconds of rest between two runs                  (default 1)
+#   BENCH_PG_PROXY_WORKERS  the proxy's tokio worker threads (TOKIO_WORKER_THREADS); empty
+#                      for tokio's default, one per CPU                  (default 1, like
+#                      pgbouncer's single process)
 #   BENCH_DOC, BENCH_STRICT=1, SHAKEDOWN   as for scripts/bench
 #   PG_BIN             PostgreSQL server binaries          (default /usr/lib/postgresql/15/bin)
 #   PGBOUNCER          a pgbouncer binary (default: installed with apt-get when missing)
@@ -33,6 +36,7 @@ JOBS=${BENCH_PG_JOBS:-2}
 SCALE=${BENCH_PG_SCALE:-10}
 read -r -a MODES <<<"${BENCH_PG_MODES:-simple extended}"
 PAUSE=${BENCH_PAUSE:-1}
+PROXY_WORKERS=${BENCH_PG_PROXY_WORKERS-1}
 DOC=${BENCH_DOC:-docs/PERFORMANCE.md}
 STRICT=${BENCH_STRICT:-0}
 # Goals from issue 3: at least 85 % of direct, at least pgbouncer's TPS.
@@ -57,6 +61,8 @@ for m in "${MODES[@]}"; do
     die "BENCH_PG_MODES holds '$m'; pgbench -M takes simple, extended or prepared"
 done
 [[ $PAUSE =~ ^[0-9]+$ ]] || die "BENCH_PAUSE must be whole seconds, got '$PAUSE'"
+[[ -z $PROXY_WORKERS || ($PROXY_WORKERS =~ ^[1-9][0-9]*$ && $PROXY_WORKERS -le 64) ]] ||
+  die "BENCH_PG_PROXY_WORKERS must be empty or 1..64, got '$PROXY_WORKERS'"
 [[ -f $DOC ]] || die "$DOC is missing (it holds the method; the script only fills in results)"
 # A run that takes this much longer than asked is stuck; `timeout` ends it.
 RUN_LIMIT=$((DURATION + 60))
@@ -212,11 +218,22 @@ wait_listening() {
   return 1
 }
 
+# How many worker threads the proxy ran with, for the results.
+workers_note() {
+  if [[ -n $PROXY_WORKERS ]]; then
+    echo "$PROXY_WORKERS tokio worker thread$([[ $PROXY_WORKERS == 1 ]] || echo s) (\`TOKIO_WORKER_THREADS=$PROXY_WORKERS\`)"
+  else
+    echo "tokio's default $(nproc) worker threads"
+  fi
+}
+
 start_proxy() {
   local attempt port
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
-    "$SHAKEDOWN" pg-proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$PG_PORT" \
+    # An empty TOKIO_WORKER_THREADS would be an error to tokio: only set it when asked.
+    env ${PROXY_WORKERS:+TOKIO_WORKER_THREADS=$PROXY_WORKERS} \
+      "$SHAKEDOWN" pg-proxy --listen "127.0.0.1:$port" --upstream "127.0.0.1:$PG_PORT" \
       --policy strict >"$WORK/proxy.log" 2>&1 &
     PROXY_PID=$!
     if wait_listening "$port" "$PROXY_PID"; then
@@ -421,7 +438,7 @@ fmt1() { printf '%.1f' "$1"; }
   echo "- Machine: $(nproc) CPUs ($(cpu_model)), Linux $(uname -r); load average before/after: $LOAD_BEFORE / $LOAD_AFTER"
   echo "- Server: $V_PG (fsync off, shared_buffers 256MB), data set \`pgbench -i -s $SCALE\`"
   echo "- Client: $V_PGBENCH, \`pgbench -n -S -c $CLIENTS -j $JOBS -T $DURATION -M MODE\`, $ROUNDS rounds, ${PAUSE}s pause between runs"
-  echo "- Middles: $V_SHAKEDOWN \`pg-proxy --policy strict\` (no \`--events\`; tokio's default $(nproc) worker threads); $V_BOUNCER_TOOL, \`pool_mode = session\`, \`default_pool_size = $((CLIENTS + 4))\`, one process"
+  echo "- Middles: $V_SHAKEDOWN \`pg-proxy --policy strict\` (no \`--events\`; $(workers_note)); $V_BOUNCER_TOOL, \`pool_mode = session\`, \`default_pool_size = $((CLIENTS + 4))\`, one process"
   echo
   echo "| -M | direct TPS | proxy TPS | pgbouncer TPS | proxy ÷ direct (goal ≥ $GOAL_DIRECT) | proxy ÷ pgbouncer (goal ≥ $GOAL_BOUNCER) | pgbouncer ÷ direct |"
   echo "|---|---:|---:|---:|---:|---:|---:|"

@@ -7,7 +7,12 @@
 //! [`ClassifyOptions::max_statement_bytes`] is classified `OVERSIZED` and never reaches the
 //! parser. The full layer parses each statement with sqlparser's PostgreSQL dialect and walks
 //! the tree (`walk`) for every table touched and what is done to it; a statement the parser
-//! cannot read is `UNPARSED`, with the keyword guess kept in [`Classification::hint`].
+//! cannot read is `UNPARSED`, with the keyword guess kept in [`Classification::hint`]. Between
+//! the two, a fast path (`fast`) classifies the commonest simple statements (`SELECT cols FROM
+//! t WHERE col = 1`, single-row INSERT, keyed UPDATE and DELETE, BEGIN/COMMIT) without the
+//! parser, with exactly the result the parser and walk would give; anything else is parsed,
+//! from tokens the classifier builds itself (`tokens`, faster than sqlparser's tokenizer and
+//! identical to its output) when the text is plain.
 //!
 //! **Statement hash.** SHA-256 (lower-case hex) of the normalised statement: comments removed,
 //! unquoted words lower-cased, string, dollar-quoted and numeric literals replaced by `?`,
@@ -16,10 +21,12 @@
 //! because it is already a dependency and a fingerprint that goes into a signed ledger should
 //! not collide on purpose; it costs well under a microsecond for a typical statement.
 
+mod fast;
 pub mod lex;
 pub mod risk;
 pub mod split;
 pub mod text;
+pub mod tokens;
 pub mod types;
 mod walk;
 
@@ -126,9 +133,28 @@ pub fn classify(sql: &str, opts: &ClassifyOptions) -> Vec<Classification> {
     let source_chars = sql.chars().count();
     let mut out = Vec::with_capacity(ranges.len());
     for r in ranges {
-        classify_into(&sql[r], source_chars, opts, &mut out);
+        classify_into(&sql[r], source_chars, opts, &mut out, false);
     }
     out
+}
+
+/// [`classify`] as sqlparser alone would do it: no fast path, sqlparser's own tokenizer. For
+/// tests that hold the fast path and the own tokens (`tokens`) to the reference.
+#[doc(hidden)]
+pub fn classify_parsed(sql: &str, opts: &ClassifyOptions) -> Vec<Classification> {
+    let source_chars = sql.chars().count();
+    let mut out = Vec::new();
+    for r in split::split(sql) {
+        classify_into(&sql[r], source_chars, opts, &mut out, true);
+    }
+    out
+}
+
+/// Whether the fast path classifies `stmt` (one statement) without sqlparser. For tests and
+/// benchmarks that check the fast path is really taken.
+#[doc(hidden)]
+pub fn takes_fast_path(stmt: &str) -> bool {
+    fast::classify(&text::prepare(stmt).match_text).is_some()
 }
 
 /// Classifies one statement that was already split out; `source_chars` is the length of the
@@ -139,7 +165,7 @@ pub fn classify_statement(
     opts: &ClassifyOptions,
 ) -> Vec<Classification> {
     let mut out = Vec::with_capacity(1);
-    classify_into(stmt.trim(), source_chars, opts, &mut out);
+    classify_into(stmt.trim(), source_chars, opts, &mut out, false);
     out
 }
 
@@ -148,6 +174,8 @@ fn classify_into(
     source_chars: usize,
     opts: &ClassifyOptions,
     out: &mut Vec<Classification>,
+    // sqlparser end to end (no fast path, no own tokens): the reference the tests compare with.
+    reference: bool,
 ) {
     let chars = stmt.chars().count();
     if stmt.len() > opts.max_statement_bytes {
@@ -198,9 +226,46 @@ fn classify_into(
             source_chars,
         }
     };
-    let parsed = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(&prepared.match_text)
-        .and_then(|mut p| p.parse_statements());
+    if !reference && let Some(f) = fast::classify(&prepared.match_text) {
+        let own_op = match f.kind {
+            StatementType::Update => Some(TableOp::Update),
+            StatementType::Delete => Some(TableOp::Delete),
+            _ => None,
+        };
+        let has_where =
+            own_op.is_some_and(|op| f.actions.iter().any(|a| a.op == op && a.has_where));
+        let risk = risk::assess(f.kind, &f.actions, Vec::new());
+        out.push(Classification {
+            kind: f.kind,
+            hint: prepared.hint,
+            text: stmt.to_string(),
+            match_text: prepared.match_text,
+            normalized: prepared.normalized,
+            hash,
+            actions: f.actions,
+            columns: f.columns,
+            functions: f.functions,
+            has_where,
+            txn: f.txn,
+            risk,
+            parse_error: None,
+            chars,
+            source_chars,
+        });
+        return;
+    }
+    let parser = Parser::new(&PostgreSqlDialect {});
+    let own_tokens = if reference {
+        None
+    } else {
+        tokens::tokenize(&prepared.match_text)
+    };
+    let parsed = match own_tokens {
+        Some(t) => parser.with_tokens_with_locations(t).parse_statements(),
+        None => parser
+            .try_with_sql(&prepared.match_text)
+            .and_then(|mut p| p.parse_statements()),
+    };
     let statements = match parsed {
         Ok(s) if !s.is_empty() => s,
         Ok(_) => {

@@ -1,0 +1,797 @@
+//! The fast path: common, simple statements classified by a hand-written scanner, without
+//! sqlparser.
+//!
+//! Most of what an application sends is a handful of simple shapes — `SELECT cols FROM t WHERE
+//! col = literal`, `INSERT INTO t (cols) VALUES (…)`, `UPDATE t SET col = … WHERE …`, `DELETE
+//! FROM t WHERE …`, `BEGIN`, `COMMIT` — and parsing them with a general SQL parser costs several
+//! microseconds each (mostly its tokenizer's keyword lookups and moving large syntax-tree nodes).
+//! This module recognises exactly those shapes in the comment-free match text and produces what
+//! the full parse and walk would: the same statement type, table actions, columns (in the same
+//! order), functions and WHERE flag. Anything outside the narrow grammar below — a keyword it
+//! does not know in a place it does not expect, an operator other than the plain comparisons and
+//! arithmetic, a join, a subquery, a cast, OR, a non-ASCII byte — makes it give up (`None`), and
+//! the statement goes to sqlparser as before. It never decides a statement sqlparser would refuse:
+//! every shape it accepts is one sqlparser reads the same way, which the tests check statement by
+//! statement against the full parse on the benchmark corpus and on generated and fuzzed variants.
+//!
+//! Grammar (keywords case-insensitive; `ident` is a non-empty `"quoted"` identifier or an
+//! unquoted word that is not a keyword sqlparser reserves or gives a meaning of its own; an
+//! alias is never a keyword):
+//!
+//! ```text
+//! stmt    := select | insert | update | delete | BEGIN | COMMIT | END | ROLLBACK
+//! select  := SELECT [DISTINCT] items [FROM table [[AS] alias]] [WHERE cond]
+//!            [ORDER BY order {, order}] [LIMIT num|param] [OFFSET num|param]
+//! insert  := INSERT INTO table [(ident {, ident})] VALUES row {, row} [RETURNING items]
+//! update  := UPDATE table SET ident = expr {, ident = expr} [WHERE cond] [RETURNING items]
+//! delete  := DELETE FROM table [WHERE cond] [RETURNING items]
+//! items   := item {, item};   item := * | expr [[AS] alias]
+//! cond    := pred {AND pred}
+//! pred    := expr (= | <> | != | < | > | <= | >=) expr   -- exactly one side not a constant
+//!          | expr IS [NOT] NULL | expr IN (expr {, expr}) -- expr not a constant
+//! expr    := operand {(+ | - | * | /) operand}
+//! operand := colref | num | -num | 'string' | $n | CURRENT_DATE/TIME/TIMESTAMP | LOCALTIME[STAMP]
+//!          | func([* | expr {, expr}])
+//! ```
+//!
+//! Why exactly one non-constant side: the walk flags a WHERE that is always true (`1 = 1`,
+//! `x = x`), which this scanner does not evaluate; a comparison between a column and a constant
+//! can never be one, so the WHERE flag is simply "WHERE present".
+
+use std::iter::Peekable;
+
+use sqlparser::keywords::{
+    Keyword, RESERVED_FOR_COLUMN_ALIAS, RESERVED_FOR_IDENTIFIER, RESERVED_FOR_TABLE_ALIAS,
+    RESERVED_FOR_TABLE_FACTOR,
+};
+
+use super::lex::{Lexer, Token, TokenKind};
+use super::types::{StatementType, TableAction, TableName, TableOp, TxnControl};
+
+/// What the fast path found: the parts of a classification the walk would otherwise produce.
+#[derive(Debug)]
+pub struct Fast {
+    /// The statement type, as the walk would find it.
+    pub kind: StatementType,
+    /// Transaction control (BEGIN, COMMIT, ROLLBACK).
+    pub txn: Option<TxnControl>,
+    /// The one table action (none for SELECT without FROM and for transaction control).
+    pub actions: Vec<TableAction>,
+    /// Columns in the walk's order, without duplicates.
+    pub columns: Vec<String>,
+    /// Functions called, lower case, without duplicates.
+    pub functions: Vec<String>,
+}
+
+/// Keywords that start special expression syntax in sqlparser (its reserved-word prefixes:
+/// literals, `CASE`, `CAST`, time functions, `USER`, geometric types…), that this grammar uses
+/// itself, or that the tests found to mean something after SELECT, INTO, UPDATE or FROM
+/// (`ALL`, `ANY`, `TABLE`, `UNNEST`…). Every other keyword reads as a plain name where this
+/// grammar puts one, except those sqlparser reserves (see [`is_name`]); the tests try every
+/// keyword in every position.
+const SPECIAL_KEYWORDS: &[&str] = &[
+    "all",
+    "any",
+    "directory",
+    "local",
+    "replace",
+    "some",
+    "table",
+    "unnest",
+    "only",
+    "lateral",
+    "and",
+    "array",
+    "as",
+    "asc",
+    "between",
+    "box",
+    "case",
+    "cast",
+    "ceil",
+    "circle",
+    "collate",
+    "connect_by_root",
+    "convert",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "delete",
+    "desc",
+    "distinct",
+    "exists",
+    "extract",
+    "false",
+    "floor",
+    "from",
+    "ilike",
+    "in",
+    "insert",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "lambda",
+    "like",
+    "limit",
+    "line",
+    "localtime",
+    "localtimestamp",
+    "lseg",
+    "map",
+    "match",
+    "not",
+    "notnull",
+    "null",
+    "offset",
+    "or",
+    "order",
+    "overlay",
+    "path",
+    "point",
+    "polygon",
+    "position",
+    "prior",
+    "returning",
+    "safe_cast",
+    "select",
+    "session_user",
+    "set",
+    "similar",
+    "struct",
+    "substr",
+    "substring",
+    "system_user",
+    "trim",
+    "true",
+    "try_cast",
+    "try_convert",
+    "unknown",
+    "update",
+    "user",
+    "values",
+    "where",
+];
+/// Functions the grammar accepts by name: ordinary calls in sqlparser (no special syntax), and
+/// none with a risk of its own.
+const FUNCTIONS: &[&str] = &[
+    "avg", "coalesce", "count", "length", "lower", "max", "min", "now", "sum", "upper",
+];
+
+/// SQL-standard time functions written without parentheses.
+const TIME_FUNCTIONS: &[&str] = &[
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "localtime",
+    "localtimestamp",
+];
+
+/// sqlparser's keyword for `w`, if it is one.
+fn keyword(w: &str) -> Option<Keyword> {
+    super::tokens::keyword(w)
+}
+
+fn is_keyword(w: &str) -> bool {
+    keyword(w).is_some()
+}
+
+/// Whether an unquoted word can be a table or column name here: not a keyword, or a keyword
+/// sqlparser reserves neither as an identifier nor against aliases, and that starts no special
+/// syntax.
+fn is_name(w: &str) -> bool {
+    match keyword(w) {
+        None => true,
+        Some(k) => {
+            !RESERVED_FOR_IDENTIFIER.contains(&k)
+                && !RESERVED_FOR_TABLE_ALIAS.contains(&k)
+                && !RESERVED_FOR_COLUMN_ALIAS.contains(&k)
+                && !RESERVED_FOR_TABLE_FACTOR.contains(&k)
+                && !in_list(SPECIAL_KEYWORDS, w)
+        }
+    }
+}
+
+fn in_list(list: &[&str], w: &str) -> bool {
+    list.iter().any(|k| k.eq_ignore_ascii_case(w))
+}
+
+/// One token of the fast path's own, smaller vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    /// An unquoted word: byte range.
+    Word(usize, usize),
+    /// A `"quoted"` identifier: byte range including the quotes.
+    Quoted(usize, usize),
+    /// A number, plain string or `$n` parameter.
+    Literal,
+    /// An operator: one of the few this grammar knows.
+    Op(Op),
+    LParen,
+    RParen,
+    Comma,
+    Dot,
+    /// Anything outside the vocabulary: no rule accepts it.
+    Invalid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// `=`: a comparison, and the assignment in SET.
+    Eq,
+    /// The other comparisons.
+    Cmp,
+    Plus,
+    Minus,
+    Star,
+    Slash,
+}
+
+/// The next token of `s` in the fast vocabulary (`Tok::Invalid` for anything outside it),
+/// `None` at the end. Tokens are made as the scanner asks for them, so a statement that leaves
+/// the grammar early costs only the tokens read so far.
+fn next_tok(s: &str, lexer: &mut Peekable<Lexer<'_>>) -> Option<Tok> {
+    loop {
+        let t = lexer.next()?;
+        if t.kind == TokenKind::Space {
+            continue;
+        }
+        return Some(classify_tok(s, t, lexer).unwrap_or(Tok::Invalid));
+    }
+}
+
+/// One lexer token in the fast vocabulary; `None` when it is outside it.
+fn classify_tok(s: &str, t: Token, lexer: &mut Peekable<Lexer<'_>>) -> Option<Tok> {
+    let text = t.text(s);
+    let tok = match t.kind {
+        TokenKind::Space => return None,
+        TokenKind::Word => Tok::Word(t.start, t.end),
+        TokenKind::QuotedIdent => {
+            // Only plain `"…"`, properly closed, not empty.
+            let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+            if inner.is_empty() || inner.replace("\"\"", "").contains('"') {
+                return None;
+            }
+            Tok::Quoted(t.start, t.end)
+        }
+        TokenKind::String => {
+            // Only plain `'…'` without backslashes (so no dialect's escape rules matter),
+            // properly closed.
+            let inner = text.strip_prefix('\'')?.strip_suffix('\'')?;
+            if text.len() < 2 || inner.contains('\\') || inner.replace("''", "").contains('\'') {
+                return None;
+            }
+            Tok::Literal
+        }
+        TokenKind::Number => {
+            // Digits, optionally `.digits`: no exponents, hex, separators or trailing dots.
+            let mut parts = text.split('.');
+            let int = parts.next()?;
+            let frac = parts.next();
+            let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+            if !digits(int) || frac.is_some_and(|f| !digits(f)) || parts.next().is_some() {
+                return None;
+            }
+            Tok::Literal
+        }
+        TokenKind::Param => Tok::Literal,
+        TokenKind::Punct => {
+            // An operator is the whole run of adjacent operator characters: `<=` is one,
+            // `=-` or `->` is not one of ours.
+            let mut end = t.end;
+            while let Some(n) = lexer.peek() {
+                if n.kind == TokenKind::Punct
+                    && n.start == end
+                    && is_op_char(s.as_bytes()[n.start])
+                    && is_op_char(s.as_bytes()[t.start])
+                {
+                    end = n.end;
+                    lexer.next();
+                } else {
+                    break;
+                }
+            }
+            match &s[t.start..end] {
+                "(" => Tok::LParen,
+                ")" => Tok::RParen,
+                "," => Tok::Comma,
+                "." => Tok::Dot,
+                "=" => Tok::Op(Op::Eq),
+                "<>" | "!=" | "<" | ">" | "<=" | ">=" => Tok::Op(Op::Cmp),
+                "+" => Tok::Op(Op::Plus),
+                "-" => Tok::Op(Op::Minus),
+                "*" => Tok::Op(Op::Star),
+                "/" => Tok::Op(Op::Slash),
+                _ => return None,
+            }
+        }
+        TokenKind::LineComment | TokenKind::BlockComment => return None,
+    };
+    Some(tok)
+}
+
+fn is_op_char(b: u8) -> bool {
+    b"+-*/<>=~!@#%^&|`?:".contains(&b)
+}
+
+/// Whether an expression just scanned was constant, or referenced a column or function.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Value {
+    Constant,
+    Varying,
+}
+
+struct Scan<'a> {
+    src: &'a str,
+    lexer: Peekable<Lexer<'a>>,
+    /// Tokens read so far (the UPDATE rule goes back over its SET list).
+    toks: Vec<Tok>,
+    pos: usize,
+    columns: Vec<String>,
+    functions: Vec<String>,
+    /// A `*` item was seen in a SELECT list (the walk lists `*` first).
+    star_first: bool,
+}
+
+/// Classifies `match_text` (comments removed, whitespace collapsed) if it is one of the simple
+/// shapes in the module docs.
+pub fn classify(match_text: &str) -> Option<Fast> {
+    if !match_text.is_ascii() || match_text.len() > 4096 {
+        return None;
+    }
+    let mut s = Scan {
+        src: match_text,
+        lexer: Lexer::new(match_text).peekable(),
+        toks: Vec::with_capacity(24),
+        pos: 0,
+        columns: Vec::new(),
+        functions: Vec::new(),
+        star_first: false,
+    };
+    let first = s.word()?;
+    let (kind, txn, actions) = match first.to_ascii_lowercase().as_str() {
+        "select" => (StatementType::Select, None, s.select()?),
+        "insert" => (StatementType::Insert, None, s.insert()?),
+        "update" => (StatementType::Update, None, s.update()?),
+        "delete" => (StatementType::Delete, None, s.delete()?),
+        "begin" => (StatementType::Begin, Some(TxnControl::Begin), Vec::new()),
+        "commit" | "end" => (
+            StatementType::Commit,
+            Some(TxnControl::Commit { chain: false }),
+            Vec::new(),
+        ),
+        "rollback" => (
+            StatementType::Rollback,
+            Some(TxnControl::Rollback { chain: false }),
+            Vec::new(),
+        ),
+        _ => return None,
+    };
+    if s.peek().is_some() {
+        return None;
+    }
+    let mut columns = s.columns;
+    if s.star_first {
+        columns.retain(|c| c != "*");
+        columns.insert(0, "*".to_string());
+    }
+    Some(Fast {
+        kind,
+        txn,
+        actions,
+        columns,
+        functions: s.functions,
+    })
+}
+
+impl Scan<'_> {
+    /// Reads tokens until index `i` exists (or the text ends).
+    fn fill(&mut self, i: usize) {
+        while self.toks.len() <= i {
+            match next_tok(self.src, &mut self.lexer) {
+                Some(t) => self.toks.push(t),
+                None => return,
+            }
+        }
+    }
+
+    fn peek(&mut self) -> Option<Tok> {
+        self.fill(self.pos);
+        self.toks.get(self.pos).copied()
+    }
+
+    fn peek2(&mut self) -> Option<Tok> {
+        self.fill(self.pos + 1);
+        self.toks.get(self.pos + 1).copied()
+    }
+
+    fn bump(&mut self) {
+        self.pos += 1;
+    }
+
+    /// The next token if it is an unquoted word.
+    fn word(&mut self) -> Option<&str> {
+        match self.peek()? {
+            Tok::Word(a, b) => {
+                self.bump();
+                Some(&self.src[a..b])
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the next token is the keyword `kw`; consumes it if so.
+    fn eat(&mut self, kw: &str) -> bool {
+        match self.peek() {
+            Some(Tok::Word(a, b)) if self.src[a..b].eq_ignore_ascii_case(kw) => {
+                self.bump();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn eat_tok(&mut self, t: Tok) -> bool {
+        if self.peek() == Some(t) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// One name part, folded as PostgreSQL folds it.
+    fn name_part(&mut self) -> Option<String> {
+        match self.peek()? {
+            Tok::Word(a, b) => {
+                let w = &self.src[a..b];
+                if !is_name(w) {
+                    return None;
+                }
+                self.bump();
+                Some(w.to_ascii_lowercase())
+            }
+            Tok::Quoted(a, b) => {
+                self.bump();
+                Some(self.src[a + 1..b - 1].replace("\"\"", "\""))
+            }
+            _ => None,
+        }
+    }
+
+    /// `name` or `schema.name`.
+    fn table(&mut self) -> Option<TableName> {
+        let first = self.name_part()?;
+        if self.eat_tok(Tok::Dot) {
+            let name = self.name_part()?;
+            if self.peek() == Some(Tok::Dot) {
+                return None;
+            }
+            Some(TableName {
+                schema: Some(first),
+                name,
+            })
+        } else {
+            Some(TableName {
+                schema: None,
+                name: first,
+            })
+        }
+    }
+
+    /// An optional alias: `AS name` or a bare name. Aliases must not be keywords at all (a
+    /// keyword after an item or table may start the next clause).
+    fn alias(&mut self) -> Option<()> {
+        let explicit = self.eat("as");
+        match self.peek() {
+            Some(Tok::Quoted(..)) => {
+                self.bump();
+            }
+            Some(Tok::Word(a, b)) if !is_keyword(&self.src[a..b]) => self.bump(),
+            _ if explicit => return None,
+            _ => {}
+        }
+        Some(())
+    }
+
+    fn column(&mut self, c: String) {
+        if !self.columns.contains(&c) {
+            self.columns.push(c);
+        }
+    }
+
+    fn function(&mut self, f: String) {
+        if !self.functions.contains(&f) {
+            self.functions.push(f);
+        }
+    }
+
+    fn operand(&mut self) -> Option<Value> {
+        match self.peek()? {
+            Tok::Literal => {
+                self.bump();
+                Some(Value::Constant)
+            }
+            Tok::Op(Op::Minus) => {
+                // Only a negative number literal.
+                self.bump();
+                self.eat_tok(Tok::Literal).then_some(Value::Constant)
+            }
+            Tok::Word(a, b) => {
+                let w = &self.src[a..b];
+                let call = self.peek2() == Some(Tok::LParen);
+                if call && in_list(FUNCTIONS, w) {
+                    let name = w.to_ascii_lowercase();
+                    self.pos += 2;
+                    self.function(name);
+                    if !self.eat_tok(Tok::RParen) {
+                        if !self.eat_tok(Tok::Op(Op::Star)) {
+                            self.expr()?;
+                            while self.eat_tok(Tok::Comma) {
+                                self.expr()?;
+                            }
+                        }
+                        if !self.eat_tok(Tok::RParen) {
+                            return None;
+                        }
+                    }
+                    return Some(Value::Varying);
+                }
+                if call {
+                    return None;
+                }
+                if in_list(TIME_FUNCTIONS, w) {
+                    let name = w.to_ascii_lowercase();
+                    self.bump();
+                    self.function(name);
+                    return Some(Value::Varying);
+                }
+                self.colref()
+            }
+            Tok::Quoted(..) => self.colref(),
+            _ => None,
+        }
+    }
+
+    /// `col` or `t.col`: records the column.
+    fn colref(&mut self) -> Option<Value> {
+        let mut col = self.name_part()?;
+        if self.eat_tok(Tok::Dot) {
+            col = self.name_part()?;
+        }
+        if matches!(self.peek(), Some(Tok::Dot | Tok::LParen | Tok::Literal)) {
+            return None;
+        }
+        self.column(col);
+        Some(Value::Varying)
+    }
+
+    fn expr(&mut self) -> Option<Value> {
+        let mut v = self.operand()?;
+        while let Some(Tok::Op(Op::Plus | Op::Minus | Op::Star | Op::Slash)) = self.peek() {
+            self.bump();
+            if self.operand()? == Value::Varying {
+                v = Value::Varying;
+            }
+        }
+        Some(v)
+    }
+
+    fn predicate(&mut self) -> Option<()> {
+        let left = self.expr()?;
+        if self.eat_tok(Tok::Op(Op::Eq)) || self.eat_tok(Tok::Op(Op::Cmp)) {
+            let right = self.expr()?;
+            return (left != right).then_some(());
+        }
+        if left != Value::Varying {
+            return None;
+        }
+        if self.eat("is") {
+            self.eat("not");
+            return self.eat("null").then_some(());
+        }
+        if self.eat("in") {
+            if !self.eat_tok(Tok::LParen) {
+                return None;
+            }
+            self.expr()?;
+            while self.eat_tok(Tok::Comma) {
+                self.expr()?;
+            }
+            return self.eat_tok(Tok::RParen).then_some(());
+        }
+        None
+    }
+
+    /// `WHERE cond` if present; whether there was one.
+    fn where_clause(&mut self) -> Option<bool> {
+        if !self.eat("where") {
+            return Some(false);
+        }
+        self.predicate()?;
+        while self.eat("and") {
+            self.predicate()?;
+        }
+        Some(true)
+    }
+
+    /// A SELECT list or RETURNING list. `select_list` decides where a `*` is listed: first
+    /// for a SELECT list (the walk records it when it enters the SELECT), in place for
+    /// RETURNING.
+    fn items(&mut self, select_list: bool) -> Option<()> {
+        loop {
+            if self.eat_tok(Tok::Op(Op::Star)) {
+                if select_list {
+                    self.star_first = true;
+                } else {
+                    self.column("*".to_string());
+                }
+            } else {
+                self.expr()?;
+                self.alias()?;
+            }
+            if !self.eat_tok(Tok::Comma) {
+                return Some(());
+            }
+        }
+    }
+
+    fn returning(&mut self) -> Option<()> {
+        if self.eat("returning") {
+            self.items(false)?;
+        }
+        Some(())
+    }
+
+    fn select(&mut self) -> Option<Vec<TableAction>> {
+        if self.eat("distinct") && self.eat("on") {
+            return None;
+        }
+        self.items(true)?;
+        let mut table = None;
+        if self.eat("from") {
+            table = Some(self.table()?);
+            self.alias()?;
+        }
+        let has_where = self.where_clause()?;
+        if has_where && table.is_none() {
+            return None;
+        }
+        if self.eat("order") {
+            if !self.eat("by") {
+                return None;
+            }
+            loop {
+                self.expr()?;
+                let _ = self.eat("asc") || self.eat("desc");
+                if !self.eat_tok(Tok::Comma) {
+                    break;
+                }
+            }
+        }
+        for clause in ["limit", "offset"] {
+            if self.eat(clause) && !self.eat_tok(Tok::Literal) {
+                return None;
+            }
+        }
+        Some(
+            table
+                .map(|t| action(TableOp::Select, t, has_where, Vec::new()))
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    fn insert(&mut self) -> Option<Vec<TableAction>> {
+        if !self.eat("into") {
+            return None;
+        }
+        let table = self.table()?;
+        let mut cols = Vec::new();
+        if self.eat_tok(Tok::LParen) {
+            loop {
+                cols.push(self.name_part()?);
+                if !self.eat_tok(Tok::Comma) {
+                    break;
+                }
+            }
+            if !self.eat_tok(Tok::RParen) {
+                return None;
+            }
+        }
+        for c in &cols {
+            self.column(c.clone());
+        }
+        if !self.eat("values") {
+            return None;
+        }
+        loop {
+            if !self.eat_tok(Tok::LParen) {
+                return None;
+            }
+            self.expr()?;
+            while self.eat_tok(Tok::Comma) {
+                self.expr()?;
+            }
+            if !self.eat_tok(Tok::RParen) {
+                return None;
+            }
+            if !self.eat_tok(Tok::Comma) {
+                break;
+            }
+        }
+        self.returning()?;
+        Some(vec![action(TableOp::Insert, table, false, cols)])
+    }
+
+    fn update(&mut self) -> Option<Vec<TableAction>> {
+        let table = self.table()?;
+        if !self.eat("set") {
+            return None;
+        }
+        // The walk lists the assigned columns first, then the columns the values read.
+        let mark = self.pos;
+        let mut cols = Vec::new();
+        loop {
+            cols.push(self.name_part()?);
+            if !self.eat_tok(Tok::Op(Op::Eq)) {
+                return None;
+            }
+            self.skip_expr()?;
+            if !self.eat_tok(Tok::Comma) {
+                break;
+            }
+        }
+        for c in &cols {
+            self.column(c.clone());
+        }
+        let end = self.pos;
+        self.pos = mark;
+        loop {
+            self.name_part()?;
+            self.bump();
+            self.expr()?;
+            if !self.eat_tok(Tok::Comma) {
+                break;
+            }
+        }
+        debug_assert_eq!(self.pos, end);
+        let has_where = self.where_clause()?;
+        self.returning()?;
+        Some(vec![action(TableOp::Update, table, has_where, cols)])
+    }
+
+    /// Scans an expression without recording anything (the first pass over SET values).
+    fn skip_expr(&mut self) -> Option<()> {
+        let (columns, functions) = (self.columns.len(), self.functions.len());
+        self.expr()?;
+        self.columns.truncate(columns);
+        self.functions.truncate(functions);
+        Some(())
+    }
+
+    fn delete(&mut self) -> Option<Vec<TableAction>> {
+        if !self.eat("from") {
+            return None;
+        }
+        let table = self.table()?;
+        let has_where = self.where_clause()?;
+        self.returning()?;
+        Some(vec![action(TableOp::Delete, table, has_where, Vec::new())])
+    }
+}
+
+fn action(op: TableOp, table: TableName, has_where: bool, columns: Vec<String>) -> TableAction {
+    TableAction {
+        op,
+        table,
+        has_where,
+        columns,
+        in_cte: false,
+    }
+}
