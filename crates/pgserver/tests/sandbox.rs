@@ -8,12 +8,12 @@ use std::time::Instant;
 use shakedown_pgserver::{ManagedServer, PgError, SandboxServer};
 use tokio_postgres::NoTls;
 
-/// Stops the managed server when a test ends, pass or fail.
+/// Stops and deletes the managed cluster when a test ends, pass or fail.
 struct Stop(ManagedServer);
 
 impl Drop for Stop {
     fn drop(&mut self) {
-        let _ = self.0.stop();
+        let _ = self.0.clone().destroy();
     }
 }
 
@@ -35,7 +35,8 @@ async fn templates_and_run_clones() {
     let again = ManagedServer::ensure(root.path()).unwrap();
     assert_eq!(again.port(), server.0.port());
     // The admin password is kept private and the admin URL logs in.
-    let pw = root.path().join("admin.pw");
+    // (Run as root, the cluster lives outside `root`; its directory holds the password.)
+    let pw = server.0.data_dir().parent().unwrap().join("admin.pw");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&pw).unwrap().permissions().mode() & 0o777,
