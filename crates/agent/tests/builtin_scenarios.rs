@@ -118,7 +118,10 @@ async fn destroying_protected_rows_fails_the_checks() {
 #[test]
 fn checked_in_scenario_schema_is_current_and_accepts_every_builtin() {
     let schema = shakedown_agent::scenario::scenario_schema();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/scenario.schema.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../schemas/scenario.schema.json"
+    );
     let want = serde_json::to_string_pretty(&schema).unwrap() + "\n";
     if std::env::var_os("UPDATE_SCHEMAS").is_some() {
         std::fs::write(path, &want).unwrap();

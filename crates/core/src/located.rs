@@ -3,9 +3,9 @@
 //! the path of the first structural error, which the tree turns into a line and column; the
 //! caller's semantic checks then report every remaining problem at once.
 
-use serde::de::DeserializeOwned;
 use crate::system::tree::{self, Located, Pos};
 use crate::system::{Level, Problem, Problems};
+use serde::de::DeserializeOwned;
 
 /// A problem at the value (or, for `key`, the key) that `pointer` names.
 pub fn problem(

@@ -63,7 +63,9 @@ impl ErrorBudget {
         } else {
             let missing = self.threshold - self.remaining;
             // The epsilon keeps float noise (0.1 + 0.2) from adding a whole second.
-            let secs = (missing * self.refill_window_secs as f64 - 1e-6).ceil().max(1.0);
+            let secs = (missing * self.refill_window_secs as f64 - 1e-6)
+                .ceil()
+                .max(1.0);
             BudgetDecision::Exhausted {
                 remaining: self.remaining,
                 retry_after: Duration::seconds(secs as i64),

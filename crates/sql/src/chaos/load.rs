@@ -13,8 +13,8 @@ use super::{
     ChaosScript, Condition, CountCondition, EventCondition, TablePattern, TimeCondition, Trigger,
 };
 use crate::event::SqlEventType;
-use shakedown_core::located::{finish, parse, problem};
 use crate::policy::Operation;
+use shakedown_core::located::{finish, parse, problem};
 
 /// Reads and compiles a chaos script. `Ok` carries the script and any warnings.
 pub fn load_chaos(text: &str) -> Result<(ChaosScript, Problems), Problems> {
