@@ -331,7 +331,8 @@ fn set_private(dir: &Path) -> Result<(), PgError> {
     })
 }
 
-fn free_port(dir: &Path) -> Result<u16, PgError> {
+/// A port of 127.0.0.1 that was free a moment ago (`dir` names the cluster in errors).
+pub fn free_port(dir: &Path) -> Result<u16, PgError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -341,7 +342,8 @@ fn free_port(dir: &Path) -> Result<u16, PgError> {
         })
 }
 
-fn append(path: &Path, text: &str) -> Result<(), PgError> {
+/// Appends `text` to a file (server settings).
+pub fn append(path: &Path, text: &str) -> Result<(), PgError> {
     use std::io::Write;
     OpenOptions::new()
         .append(true)

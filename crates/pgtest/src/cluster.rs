@@ -1,12 +1,12 @@
 //! [`PgCluster`]: one initdb'd, running PostgreSQL server in a temporary directory.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use tempfile::TempDir;
 
 use crate::PgTestError;
+use shakedown_pgserver::managed::{append, free_port};
 use shakedown_pgserver::{RunAs, pg_bin_dir, run};
 
 /// The superuser created by initdb; reached only over the unix socket (trust).
@@ -294,27 +294,4 @@ impl Drop for PgCluster {
         // Nothing useful to do if it fails; the tempdir is removed either way.
         let _ = run("pg_ctl stop", &mut cmd);
     }
-}
-
-/// A port of 127.0.0.1 that was free a moment ago.
-fn free_port(dir: &Path) -> Result<u16, PgTestError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|source| PgTestError::File {
-            path: dir.to_path_buf(),
-            source,
-        })
-}
-
-fn append(path: &Path, text: &str) -> Result<(), PgTestError> {
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|source| PgTestError::File {
-            path: path.to_path_buf(),
-            source,
-        })
 }
