@@ -6,6 +6,8 @@ pub mod campaigns;
 pub mod demo;
 pub mod event_writer;
 pub mod fault_proxy;
+pub mod keys;
+pub mod ledger;
 pub mod load;
 pub mod mock_llm;
 pub mod patterns;

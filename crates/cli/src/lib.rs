@@ -81,6 +81,10 @@ pub enum Command {
     /// A deterministic local LLM server (OpenAI Chat/Responses, Anthropic Messages) scripted
     /// by a rules file.
     MockLlm(commands::mock_llm::MockLlmArgs),
+    /// The signed ledger of every chaos action: `verify` (exit 1 when tampered), `export`.
+    Ledger(commands::ledger::LedgerArgs),
+    /// The ledger's signing keys: `rotate` (recorded in the ledger, signed by the old key).
+    Keys(commands::keys::KeysArgs),
 }
 
 /// Runs one command and maps the result to the documented exit code.
@@ -105,6 +109,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => commands::run_report::show(&args.id, args.format, cli.data_dir),
         Command::Status(args) => commands::run_report::status(args, cli.data_dir),
         Command::Terminate(args) => commands::run_report::terminate(args, cli.data_dir),
+        Command::Ledger(args) => commands::ledger::run(args, cli.data_dir),
+        Command::Keys(args) => commands::keys::run(args, cli.data_dir),
     };
     match result {
         Ok(exit) => exit.into(),
