@@ -601,3 +601,35 @@ fn an_http_agent_is_called_once_per_cell() {
     assert_eq!(r["cells"][0]["output"], "Deleted 80 expired sessions.");
     assert_eq!(check(&r, 0, "valid sessions kept")["passed"], true);
 }
+
+#[test]
+fn the_db_lock_chaos_is_felt_by_the_agents_next_statement() {
+    let (_cluster, url) = server();
+    let data = tempfile::tempdir().unwrap();
+    // DELETE (db_lock_v1 locks the table it names), then try to read it with a short
+    // lock_timeout (a startup option, so only two statements reach db_lock_v1's statement
+    // counter): under the lock the read fails with 55P03, in the baseline it succeeds.
+    let agent = "python3 -c \"import os, time, psycopg\nc = psycopg.connect(os.environ['DATABASE_URL'], autocommit=True, options='-c lock_timeout=500ms')\nc.execute(\\\"DELETE FROM sessions WHERE expires_at < '2026-11-01'\\\")\ntime.sleep(1.5)\ntry:\n    print('read', c.execute('SELECT count(*) FROM sessions').fetchone()[0])\nexcept psycopg.Error as e:\n    print('lock observed', e.sqlstate)\n\"";
+    let (out, report, _events) = run_agent(data.path(), &url, agent, &["--chaos", "db_lock_v1"]);
+    assert!(
+        out.status.code().is_some(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cells = report["cells"].as_array().unwrap();
+    assert_eq!(cells[0]["scenario"], "baseline");
+    assert!(
+        cells[0]["output"].as_str().unwrap().contains("read 40"),
+        "{}",
+        cells[0]
+    );
+    assert_eq!(cells[1]["scenario"], "db_lock_v1");
+    assert!(
+        cells[1]["output"]
+            .as_str()
+            .unwrap()
+            .contains("lock observed 55P03"),
+        "{}",
+        cells[1]
+    );
+}
