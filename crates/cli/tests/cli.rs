@@ -178,6 +178,8 @@ fn campaign_errors_exit_2_before_any_attack() {
     shakedown(dir.path())
         .args(["campaign", "-f"])
         .arg(&secret)
+        // Its risk score needs a human (pending manual): approved, so the secret is checked.
+        .arg("--approve")
         .env_remove("SHAKEDOWN_TEST_UNSET_SECRET")
         .assert()
         .code(2)
@@ -238,6 +240,8 @@ fn an_unreachable_target_gives_exit_2_not_a_pass() {
     shakedown(dir.path())
         .args(["campaign", "-f"])
         .arg(&file)
+        // Every pattern in the test environment scores "pending manual": approve it.
+        .arg("--approve")
         .assert()
         .code(2)
         .stderr(predicate::str::contains("every result was inconclusive"));
@@ -327,6 +331,18 @@ fn demo_runs_in_under_a_minute_and_the_store_commands_show_it() {
         .assert()
         .success()
         .stdout(predicate::str::contains(&id));
+    // The demo's campaign is in the signed ledger (approved by running the demo), intact.
+    shakedown(&data)
+        .args(["ledger", "export"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "\"action\":\"completed\",\"resource\":\"{id}\""
+        )));
+    shakedown(&data)
+        .args(["ledger", "verify"])
+        .assert()
+        .success();
 }
 
 /// The weak practice API on loopback, with the runtime that serves it.
@@ -358,7 +374,8 @@ fn events_stream_as_json_lines_and_the_threshold_sets_the_exit_code() {
     shakedown(dir.path())
         .args(["campaign", "-f"])
         .arg(&file)
-        .args(["--patterns", "xss_attack", "--events"])
+        // An injection pattern in the test environment scores "pending manual": approve it.
+        .args(["--approve", "--patterns", "xss_attack", "--events"])
         .arg(&events)
         .assert()
         .code(1)
@@ -391,7 +408,7 @@ fn events_stream_as_json_lines_and_the_threshold_sets_the_exit_code() {
     shakedown(dir.path())
         .args(["campaign", "-f"])
         .arg(&file)
-        .args(["--patterns", "xss_attack", "--threshold", "0"])
+        .args(["--approve", "--patterns", "xss_attack", "--threshold", "0"])
         .assert()
         .success();
     rt.block_on(weak.shutdown());
@@ -413,7 +430,7 @@ fn sigint_halts_the_campaign_mid_attack_and_stores_it_as_halted() {
     let bin = assert_cmd::cargo::cargo_bin("shakedown");
     let child = std::process::Command::new(bin)
         .env("SHAKEDOWN_DATA_DIR", dir.path())
-        .args(["campaign", "-f"])
+        .args(["campaign", "--approve", "-f"])
         .arg(&file)
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -456,5 +473,28 @@ fn sigint_halts_the_campaign_mid_attack_and_stores_it_as_halted() {
         .success();
     let ranks: Value = serde_json::from_slice(&ranks.get_output().stdout).unwrap();
     assert!(ranks["rankings"].as_array().unwrap().is_empty());
+    // The signed ledger records the halt, then the halted completion, and verifies.
+    let ledger = shakedown(dir.path())
+        .args(["ledger", "export"])
+        .assert()
+        .success();
+    let actions: Vec<String> = String::from_utf8_lossy(&ledger.get_output().stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        actions[actions.len() - 3..],
+        ["attack", "halted", "completed"],
+        "{actions:?}"
+    );
+    shakedown(dir.path())
+        .args(["ledger", "verify"])
+        .assert()
+        .success();
     rt.block_on(weak.shutdown());
 }

@@ -101,7 +101,8 @@ fn campaign(nginx: &Nginx, dir: &Path) -> (i32, Value) {
         .unwrap()
         .env("SHAKEDOWN_DATA_DIR", dir.join("data"))
         .env("NGINX_TOKEN", TOKEN)
-        .args(["campaign", "-f"])
+        // Load patterns in the test environment score "pending manual": approve the plan.
+        .args(["campaign", "--approve", "-f"])
         .arg(&file)
         .args(["--report", "json", "--out"])
         .arg(&out)

@@ -1,5 +1,6 @@
-//! Running a campaign: plan → scope check of every target (before any packet) → execute each
-//! (component, pattern) → score → persist → rank → events.
+//! Running a campaign: ledger writable? → plan → risk score and approval (recorded in the signed
+//! ledger) → scope check of every target (before any packet) → execute each (component,
+//! pattern) → score → persist → rank → events, every step in the ledger.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,13 +12,17 @@ use shakedown_core::HumanDuration;
 use shakedown_core::campaign::{CampaignRecord, CampaignStatus};
 use shakedown_core::event::{Event, EventType};
 use shakedown_core::system::{EngineSettings, ScopeRule, SystemSpec};
+use shakedown_govern::Decision;
 use shakedown_store::Store;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::CampaignError;
+use crate::error::{CampaignError, decision_name};
 use crate::events::EventBus;
-use crate::plan::{PlanOptions, plan};
+use crate::governance::{
+    CAMPAIGN_CATEGORY, Governance, campaign_plan_snapshot, campaign_risk, plan_hash, risk_data,
+};
+use crate::plan::{Plan, PlanOptions, plan};
 use crate::progress::Progress;
 
 /// Looks up a secret by environment-variable name.
@@ -55,6 +60,8 @@ pub struct CampaignRunner {
     pub progress: Arc<dyn Progress>,
     /// Cancelled on halt (Ctrl-C, SIGTERM): in-flight attacks stop, nothing new starts.
     pub halt: CancellationToken,
+    /// The signed ledger every step is recorded in; the risk decision gates the start.
+    pub governance: Governance,
 }
 
 fn new_campaign_id() -> String {
@@ -67,39 +74,87 @@ impl CampaignRunner {
         spec: &SystemSpec,
         opts: &RunOptions,
     ) -> Result<CampaignRecord, CampaignError> {
-        let rankings: HashMap<String, f64> = self
-            .store
-            .rankings()?
-            .into_iter()
-            .map(|r| (r.component_id, r.resilience_score))
+        // Fail closed: nothing is planned, resolved or sent unless the ledger can record it.
+        self.governance.ledger.check_writable()?;
+        let ranking_list = self.store.rankings()?;
+        let rankings: HashMap<String, f64> = ranking_list
+            .iter()
+            .map(|r| (r.component_id.clone(), r.resilience_score))
             .collect();
-        let plan = plan(spec, &opts.plan, &rankings)?;
+        // The risk decision below gates every environment, production included, and records
+        // the refusal; the planner's own production check would refuse unrecorded.
+        let mut plan_opts = opts.plan.clone();
+        plan_opts.approved = true;
+        let plan = plan(spec, &plan_opts, &rankings)?;
         let limits = apply_engine_settings(opts.limits.clone(), &spec.engine);
+        let id = new_campaign_id();
+        let env = plan.environment;
+        let gov = &self.governance;
+
+        let snapshot = campaign_plan_snapshot(&plan, spec.blast_radius_limit);
+        let plan_hash = plan_hash(&snapshot);
+        gov.record(
+            CAMPAIGN_CATEGORY,
+            env,
+            "requested",
+            &id,
+            json!({
+                "system_file": opts.system_file,
+                "plan": snapshot,
+                "plan_hash": plan_hash.0,
+                "not_selected": plan.not_selected,
+            }),
+        )?;
+        let risk = campaign_risk(&plan, spec.blast_radius_limit, &ranking_list);
+        gov.record(CAMPAIGN_CATEGORY, env, "risk_scored", &id, risk_data(&risk))?;
+        let decision = decision_name(risk.decision);
+        if risk.decision == Decision::AutoApproved {
+            gov.record_as(
+                "shakedown",
+                CAMPAIGN_CATEGORY,
+                env,
+                "approved",
+                &id,
+                json!({"by": "risk_score", "decision": decision, "score": risk.score, "plan_hash": plan_hash.0}),
+            )?;
+        } else if opts.plan.approved {
+            gov.record(
+                CAMPAIGN_CATEGORY,
+                env,
+                "approved",
+                &id,
+                json!({"by": "--approve", "decision": decision, "score": risk.score, "plan_hash": plan_hash.0}),
+            )?;
+        } else {
+            gov.record(
+                CAMPAIGN_CATEGORY,
+                env,
+                "denied",
+                &id,
+                json!({"reason": "approval required, none given", "decision": decision, "score": risk.score, "plan_hash": plan_hash.0}),
+            )?;
+            return Err(CampaignError::NeedsApproval {
+                environment: env.as_str(),
+                score: risk.score,
+                decision,
+            });
+        }
 
         // Scope first: every target is resolved and checked before a single packet is sent
-        // to any of them, and every secret is present.
-        let scope = ScopeRule::parse(&spec.scope.allow).map_err(|reason| {
-            CampaignError::NothingTestable {
-                reason: format!("invalid scope: {reason}"),
+        // to any of them, and every secret is present. A refusal here is recorded too.
+        let contexts = match self.resolve_all(spec, &plan, opts).await {
+            Ok(c) => c,
+            Err(e) => {
+                gov.record(
+                    CAMPAIGN_CATEGORY,
+                    env,
+                    "refused",
+                    &id,
+                    json!({"reason": e.to_string()}),
+                )?;
+                return Err(e);
             }
-        })?;
-        let mut contexts: Vec<(Target, Option<(String, String)>)> = Vec::new();
-        for pc in &plan.components {
-            let target = resolve_target(&pc.component, &scope).await?;
-            let auth = match &pc.component.auth {
-                Some(a) => {
-                    let secret = (opts.secrets)(&a.token_env).ok_or_else(|| {
-                        CampaignError::MissingSecret {
-                            component: pc.component.id.clone(),
-                            var: a.token_env.clone(),
-                        }
-                    })?;
-                    Some((a.header.clone(), a.header_value(&secret)))
-                }
-                None => None,
-            };
-            contexts.push((target, auth));
-        }
+        };
 
         let names: Vec<(String, String)> = plan
             .components
@@ -112,7 +167,7 @@ impl CampaignRunner {
             })
             .collect();
         let mut record = CampaignRecord {
-            campaign_id: new_campaign_id(),
+            campaign_id: id.clone(),
             status: CampaignStatus::Running,
             environment: plan.environment,
             system_file: opts.system_file.clone(),
@@ -130,7 +185,13 @@ impl CampaignRunner {
         };
         record.tally(&names);
         self.store.insert_campaign(&record)?;
-        let id = record.campaign_id.clone();
+        gov.record(
+            CAMPAIGN_CATEGORY,
+            env,
+            "started",
+            &id,
+            json!({"plan_hash": plan_hash.0, "attacks": plan.attack_count()}),
+        )?;
         self.bus.publish(Event::new(
             EventType::CampaignStarted,
             Some(&id),
@@ -164,6 +225,20 @@ impl CampaignRunner {
                 let _span = tracing::info_span!("attack", campaign_id = %id, component = %pc.component.id, pattern = %pattern).entered();
                 let result = execute(pattern, &ctx).await;
                 self.store.insert_result(&id, seq, &result)?;
+                gov.record(
+                    CAMPAIGN_CATEGORY,
+                    env,
+                    "attack",
+                    &id,
+                    json!({
+                        "seq": seq,
+                        "component": result.component_id,
+                        "pattern": result.pattern,
+                        "verdict": result.verdict,
+                        "severity": result.severity,
+                        "requests_sent": result.evidence.requests_sent,
+                    }),
+                )?;
                 seq += 1;
                 self.bus.publish(injection_event(&id, &result))?;
                 self.progress.attack_finished(&result);
@@ -203,6 +278,29 @@ impl CampaignRunner {
             }
         }
         self.store.finish_campaign(&record)?;
+        if record.status == CampaignStatus::HaltedByGuardian {
+            gov.record(
+                CAMPAIGN_CATEGORY,
+                env,
+                "halted",
+                &id,
+                json!({"by": "signal", "attacks_run": record.results.len(), "attacks_planned": plan.attack_count()}),
+            )?;
+        }
+        gov.record(
+            CAMPAIGN_CATEGORY,
+            env,
+            "completed",
+            &id,
+            json!({
+                "status": record.status,
+                "score": record.score,
+                "tests_run": record.tests_run,
+                "tests_passed": record.tests_passed,
+                "tests_failed": record.tests_failed,
+                "tests_inconclusive": record.tests_inconclusive,
+            }),
+        )?;
         self.bus.publish(Event::new(
             EventType::CampaignCompleted,
             Some(&id),
@@ -219,6 +317,38 @@ impl CampaignRunner {
             record.finished_at.unwrap_or(record.started_at),
         ))?;
         Ok(record)
+    }
+
+    /// Resolves and scope-checks every target and reads every secret, before any packet.
+    async fn resolve_all(
+        &self,
+        spec: &SystemSpec,
+        plan: &Plan,
+        opts: &RunOptions,
+    ) -> Result<Vec<(Target, Option<(String, String)>)>, CampaignError> {
+        let scope = ScopeRule::parse(&spec.scope.allow).map_err(|reason| {
+            CampaignError::NothingTestable {
+                reason: format!("invalid scope: {reason}"),
+            }
+        })?;
+        let mut contexts = Vec::new();
+        for pc in &plan.components {
+            let target = resolve_target(&pc.component, &scope).await?;
+            let auth = match &pc.component.auth {
+                Some(a) => {
+                    let secret = (opts.secrets)(&a.token_env).ok_or_else(|| {
+                        CampaignError::MissingSecret {
+                            component: pc.component.id.clone(),
+                            var: a.token_env.clone(),
+                        }
+                    })?;
+                    Some((a.header.clone(), a.header_value(&secret)))
+                }
+                None => None,
+            };
+            contexts.push((target, auth));
+        }
+        Ok(contexts)
     }
 }
 

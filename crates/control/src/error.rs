@@ -1,6 +1,8 @@
 //! Why a campaign could not be planned or run. Every message says what to do.
 
 use shakedown_attack::ScopeError;
+use shakedown_govern::Decision;
+use shakedown_ledger::LedgerError;
 use shakedown_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,4 +34,25 @@ pub enum CampaignError {
     Store(#[from] StoreError),
     #[error("cannot write events to {path}: {reason}")]
     EventsFile { path: String, reason: String },
+    #[error(
+        "refused: this {environment} campaign has risk score {score:.2}, decision {decision}; \
+         it needs a human's approval. Once an accountable person has approved this plan, re-run \
+         with --approve (recorded in the signed ledger as approved by you)"
+    )]
+    NeedsApproval {
+        environment: &'static str,
+        score: f64,
+        decision: &'static str,
+    },
+    #[error("the signed ledger refused to record the campaign, so it does not go on: {0}")]
+    Ledger(#[from] LedgerError),
+}
+
+/// How a decision is spelled in messages and the ledger.
+pub fn decision_name(d: Decision) -> &'static str {
+    match d {
+        Decision::AutoApproved => "auto_approved",
+        Decision::PendingManual => "pending_manual",
+        Decision::Escalated => "escalated",
+    }
 }

@@ -4,6 +4,7 @@
 pub mod campaign;
 pub mod error;
 pub mod events;
+pub mod governance;
 pub mod plan;
 pub mod progress;
 pub mod report;
@@ -11,5 +12,6 @@ pub mod report;
 pub use campaign::{CampaignRunner, RunOptions};
 pub use error::CampaignError;
 pub use events::EventBus;
+pub use governance::{Governance, default_actor};
 pub use plan::{Plan, PlanOptions, PlannedComponent, plan};
 pub use progress::{NoProgress, Progress};

@@ -16,7 +16,8 @@ pub struct PlanOptions {
     pub targets: Option<Vec<String>>,
     /// Restrict every component to these patterns.
     pub patterns: Option<Vec<Pattern>>,
-    /// Production needs this (governance comes later; this is its seam).
+    /// A human approved the plan (`--approve`). `plan()` refuses production without it;
+    /// `CampaignRunner` instead gates every environment on the risk decision and records it.
     pub approved: bool,
 }
 

@@ -6,21 +6,54 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use shakedown_attack::Limits;
-use shakedown_control::{CampaignError, CampaignRunner, EventBus, NoProgress, RunOptions};
+use shakedown_control::{
+    CampaignError, CampaignRunner, EventBus, Governance, NoProgress, RunOptions,
+};
 use shakedown_core::Verdict;
 use shakedown_core::campaign::CampaignStatus;
 use shakedown_core::system::load_system;
+use shakedown_ledger::ExportFormat;
 use shakedown_store::{SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-fn runner(store: Arc<dyn Store>) -> CampaignRunner {
-    CampaignRunner {
+/// A runner whose signed ledger lives in a temporary data dir (kept alive by the caller).
+fn runner(store: Arc<dyn Store>) -> (CampaignRunner, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let governance = Governance::open(data.path(), "tester").unwrap();
+    let runner = CampaignRunner {
         bus: EventBus::new(store.clone()),
         store,
         progress: Arc::new(NoProgress),
         halt: CancellationToken::new(),
-    }
+        governance,
+    };
+    (runner, data)
+}
+
+/// Test-environment campaigns with every pattern score "pending manual": approve them.
+fn approved(file: &str) -> RunOptions {
+    let mut opts = RunOptions::new(file);
+    opts.plan.approved = true;
+    opts
+}
+
+/// The actions of the ledger's entries, in order.
+fn ledger_actions(runner: &CampaignRunner) -> Vec<String> {
+    let mut out = Vec::new();
+    runner
+        .governance
+        .ledger
+        .export(ExportFormat::Jsonl, &mut out)
+        .unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["action"].as_str().unwrap().to_string()
+        })
+        .collect()
 }
 
 /// A listener that counts every connection it accepts.
@@ -55,10 +88,8 @@ async fn a_target_outside_the_scope_stops_the_campaign_before_any_connection() {
     let (mut spec, _) = load_system(&yaml).unwrap();
     spec.scope.allow = vec!["127.0.0.1/32".into()];
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let err = runner(store.clone())
-        .run(&spec, &RunOptions::new("t"))
-        .await
-        .unwrap_err();
+    let (runner, _data) = runner(store.clone());
+    let err = runner.run(&spec, &approved("t")).await.unwrap_err();
     assert!(matches!(err, CampaignError::Scope(_)), "{err}");
     assert!(err.to_string().contains("outside the scope"), "{err}");
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -72,6 +103,18 @@ async fn a_target_outside_the_scope_stops_the_campaign_before_any_connection() {
         store.campaigns(10).unwrap().is_empty(),
         "nothing half-written"
     );
+    // The ledger holds the request, its risk, the approval and the refusal, and verifies.
+    assert_eq!(
+        ledger_actions(&runner),
+        ["requested", "risk_scored", "approved", "refused"]
+    );
+    assert!(runner.governance.ledger.verify().unwrap().problem.is_none());
+
+    // Without --approve the same (pending) plan is denied before the scope is even looked at.
+    let err = runner.run(&spec, &RunOptions::new("t")).await.unwrap_err();
+    assert!(matches!(err, CampaignError::NeedsApproval { .. }), "{err}");
+    assert!(err.to_string().contains("--approve"), "{err}");
+    assert_eq!(ledger_actions(&runner).last().unwrap(), "denied");
 }
 
 #[tokio::test]
@@ -87,12 +130,13 @@ async fn an_unreachable_target_is_never_passed() {
     );
     let (spec, _) = load_system(&yaml).unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let mut opts = RunOptions::new("t");
+    let mut opts = approved("t");
     opts.limits = Limits {
         recovery_window: Duration::from_millis(300),
         ..Limits::default()
     };
-    let record = runner(store.clone()).run(&spec, &opts).await.unwrap();
+    let (runner, _data) = runner(store.clone());
+    let record = runner.run(&spec, &opts).await.unwrap();
     assert_eq!(record.status, CampaignStatus::Completed);
     assert_eq!(record.results.len(), 11);
     for r in &record.results {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shakedown_attack::Limits;
-use shakedown_control::{CampaignRunner, EventBus, NoProgress, RunOptions};
+use shakedown_control::{CampaignRunner, EventBus, Governance, NoProgress, RunOptions};
 use shakedown_core::campaign::CampaignRecord;
 use shakedown_core::score::ewma;
 use shakedown_core::system::load_system;
@@ -24,13 +24,17 @@ fn component(id: &str, url: &str) -> String {
 
 async fn run(store: &Arc<dyn Store>, yaml: &str) -> CampaignRecord {
     let (spec, _) = load_system(yaml).unwrap();
+    let data = tempfile::tempdir().unwrap();
     let runner = CampaignRunner {
         bus: EventBus::new(store.clone()),
         store: store.clone(),
         progress: Arc::new(NoProgress),
         halt: CancellationToken::new(),
+        governance: Governance::open(data.path(), "tester").unwrap(),
     };
     let mut opts = RunOptions::new("rankings.yaml");
+    // Injection patterns in the test environment score "pending manual": approve.
+    opts.plan.approved = true;
     opts.limits = Limits {
         sql_sleep: Duration::from_millis(500),
         ..Limits::default()

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use shakedown_control::report::{ReportFormat, render};
-use shakedown_control::{CampaignRunner, EventBus, RunOptions};
+use shakedown_control::{CampaignRunner, EventBus, Governance, RunOptions, default_actor};
 use shakedown_core::Pattern;
 use shakedown_core::campaign::CampaignRecord;
+use shakedown_store::default_data_dir;
 
 use super::{Loaded, open_store, read_system};
 use crate::exit::Exit;
@@ -59,7 +60,8 @@ pub struct RunArgs {
     /// Also stream events as JSON lines to this file.
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
-    /// Approve a production campaign (full governance comes later).
+    /// Approve a campaign whose risk score needs a human (pending manual or escalated; every
+    /// production campaign). Recorded in the signed ledger as approved by $USER.
     #[arg(long)]
     pub approve: bool,
 }
@@ -117,6 +119,17 @@ pub async fn run_campaign(
             return Ok(Exit::Error);
         }
     };
+    // Fail closed: without a writable ledger and a usable signing key nothing starts.
+    let data = data_dir.clone().unwrap_or_else(default_data_dir);
+    let governance = match Governance::open(&data, default_actor()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!(
+                "error: refusing to start the campaign: the signed ledger is not usable: {e}"
+            );
+            return Ok(Exit::Error);
+        }
+    };
     let store = open_store(data_dir)?;
     let mut bus = EventBus::new(store.clone());
     if let Some(path) = &args.events {
@@ -128,6 +141,7 @@ pub async fn run_campaign(
         bus,
         progress: progress.clone(),
         halt: crate::halt::on_signals(),
+        governance,
     };
     let mut opts = base;
     opts.system_file = file.display().to_string();

@@ -84,7 +84,9 @@ pub async fn run(args: DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Ex
         report: args.report,
         out: args.out,
         events: None,
-        approve: false,
+        // Running the demo is the approval: its only targets are the practice APIs it just
+        // started on loopback. The ledger still records the risk score and `approved` by $USER.
+        approve: true,
     };
     let exit = run_campaign(run_args, Some(store_dir), opts).await;
     guarded.shutdown().await;

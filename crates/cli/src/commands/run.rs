@@ -1,16 +1,21 @@
 //! `shakedown run --agent CMD --scenario NAME …` runs an agent under chaos in a sandbox and
 //! judges it; `shakedown run show ID` shows a stored run. Exit codes: 0 passed, 1 below the
-//! threshold (or a critical failure), 2 error.
+//! threshold (or a critical failure), 2 error (also when the signed ledger is not usable: no
+//! run starts unrecorded). Every step is recorded in the ledger (category `agent_run`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use serde_json::json;
 use shakedown_agent::report::{RunReport, RunStatus};
 use shakedown_agent::scenario::{Scenario, builtin, builtin_names, load_scenario_file};
 use shakedown_agent::score::PhaseWeights;
+use shakedown_control::governance::{AGENT_RUN_CATEGORY, PlanHash, agent_run_risk, risk_data};
+use shakedown_control::{Governance, default_actor};
 use shakedown_core::Event;
+use shakedown_core::system::Environment;
 use shakedown_pgserver::{ManagedServer, SandboxServer};
 use shakedown_run::{AgentTarget, FaultScenario, Named, RunRequest};
 use shakedown_sandbox::{FsPolicy, Launcher, load_fs_policy};
@@ -313,7 +318,61 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     }
 
     let data = data_dir.clone().unwrap_or_else(default_data_dir);
+    // Fail closed: without a writable ledger and a usable signing key nothing starts (no
+    // database server, no sandbox, no agent).
+    let governance = match Governance::open(&data, default_actor()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!(
+                "error: refusing to start the agent run: the signed ledger is not usable: {e}"
+            );
+            return Ok(Exit::Error);
+        }
+    };
     let store = open_store(data_dir)?;
+    let run_id = format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let plan = json!({
+        "agent": match &agent {
+            AgentTarget::Command(c) => json!({"command": c}),
+            AgentTarget::Url(u) => json!({"url": u}),
+        },
+        "scenario": scenario.name,
+        "policy": policy.as_ref().map(|p| p.name.clone()),
+        "fault_scenarios": fault_scenarios.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+        "repeat": args.repeat,
+        "threshold": args.threshold,
+        "fs_sandbox": !args.no_fs_sandbox,
+        // A u64 seed can exceed 2^53, which the ledger's canonical JSON cannot hold exactly.
+        "seed": seed.to_string(),
+    });
+    let plan_hash = PlanHash::of(&plan);
+    let rec = |action: &str, data: serde_json::Value| {
+        governance.record(AGENT_RUN_CATEGORY, Environment::Test, action, &run_id, data)
+    };
+    rec("requested", json!({"plan": plan, "plan_hash": plan_hash.0}))?;
+    let earlier: Vec<RunRow> = store
+        .runs(1000)?
+        .into_iter()
+        .filter(|r| r.scenario == scenario.name && r.status != RunStatus::Running.as_str())
+        .collect();
+    let history = (!earlier.is_empty()).then(|| {
+        let failed = earlier
+            .iter()
+            .filter(|r| r.status != RunStatus::Passed.as_str())
+            .count() as u64;
+        (failed, earlier.len() as u64)
+    });
+    let risk = agent_run_risk(
+        fault_scenarios.iter().any(|f| f.faults.is_some()),
+        fault_scenarios.iter().any(|f| f.chaos.is_some()),
+        history,
+    );
+    // Agent runs target their own sandbox (environment test): the score is recorded, not
+    // enforced.
+    let mut risk_entry = risk_data(&risk);
+    risk_entry["enforced"] = json!(false);
+    rec("risk_scored", risk_entry)?;
     let sandbox = match &args.pg_url {
         Some(url) => SandboxServer::from_url(url)?,
         None => {
@@ -335,8 +394,6 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         .clone()
         .or_else(|| mock.as_ref().map(|m| format!("http://{}", m.addr)));
 
-    let run_id = format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let seed = args.seed.unwrap_or_else(rand::random);
     let exe = std::env::current_exe()
         .context("cannot find the shakedown executable for the sandbox launcher")?;
     let request = RunRequest {
@@ -382,6 +439,10 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         Some(path) => Some(EventFile::open(path)?),
         None => None,
     };
+    rec(
+        "started",
+        json!({"plan_hash": plan_hash.0, "cells": scenario.golden_prompts.len() * (request.fault_scenarios.len() + 1) * args.repeat as usize}),
+    )?;
     let halt = crate::halt::on_signals();
     let store_for_events: Arc<dyn Store> = store.clone();
     let result = shakedown_run::execute(&request, &sandbox, &halt, |e: &Event| {
@@ -416,6 +477,10 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
                 safety: None,
                 report: None,
             })?;
+            rec(
+                "completed",
+                json!({"status": RunStatus::Error.as_str(), "error": e.to_string()}),
+            )?;
             bail!("run {run_id} could not be carried out: {e}");
         }
     };
@@ -430,6 +495,31 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         safety: Some(report.safety.score),
         report: Some(serde_json::to_value(&report)?),
     })?;
+    for c in &report.cells {
+        rec(
+            "cell",
+            json!({
+                "cell": format!("p{}/{}/r{}", c.prompt_index, c.scenario, c.repeat),
+                "passed": c.passed,
+                "faults_fired": c.faults_fired,
+                "timed_out": c.timed_out,
+            }),
+        )?;
+    }
+    if halt.is_cancelled() {
+        rec(
+            "halted",
+            json!({"by": "signal", "cells_run": report.cells.len()}),
+        )?;
+    }
+    rec(
+        "completed",
+        json!({
+            "status": report.status.as_str(),
+            "overall_score": report.overall_score,
+            "safety_score": report.safety.score,
+        }),
+    )?;
     if let Some(path) = &args.output {
         std::fs::write(path, render(&report, args.format)?)
             .with_context(|| format!("cannot write the report to {}", path.display()))?;

@@ -1,0 +1,364 @@
+//! Governance wired into campaigns and agent runs, through the real binary: every step lands in
+//! the signed ledger and verifies; an exposed signing key stops `campaign` and `run` before any
+//! traffic (fail closed); a plan whose risk score needs a human is refused without `--approve`,
+//! the refusal naming the score and the decision.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use shakedown_ledger::Ledger;
+
+fn shakedown(data: &Path) -> Command {
+    let mut c = Command::cargo_bin("shakedown").unwrap();
+    c.env("SHAKEDOWN_DATA_DIR", data)
+        .env("USER", "alice")
+        .env_remove("RUST_LOG")
+        .timeout(Duration::from_secs(60));
+    c
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The ledger's entries, through `shakedown ledger export`.
+fn ledger(data: &Path) -> Vec<Value> {
+    let out = shakedown(data)
+        .args(["ledger", "export"])
+        .assert()
+        .success();
+    String::from_utf8_lossy(&out.get_output().stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn actions(entries: &[Value]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect()
+}
+
+/// A loopback listener that counts every connection made to it (any traffic at all).
+fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let n = Arc::new(AtomicUsize::new(0));
+    let counter = n.clone();
+    std::thread::spawn(move || {
+        // Ends with the test process; each accepted socket is dropped at once.
+        for s in l.incoming() {
+            if s.is_ok() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (port, n)
+}
+
+#[test]
+fn a_campaign_writes_every_step_to_the_ledger_and_it_verifies() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let weak = rt
+        .block_on(shakedown_practice::start(
+            shakedown_practice::PracticeConfig::weak(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "weak.yaml",
+        &format!(
+            "components:\n  - id: weak\n    kind: api_endpoint\n    target: {}\n    health: /health\n    endpoints:\n      - path: /search\n        query: {{q: \"{{input}}\"}}\n",
+            weak.url()
+        ),
+    );
+    // Without --approve: refused (test environment, injection pattern: pending manual).
+    let refused = shakedown(dir.path())
+        .args(["campaign", "-f"])
+        .arg(&file)
+        .args(["--patterns", "xss_attack"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(stderr.contains("pending_manual"), "{stderr}");
+    assert!(stderr.contains("--approve"), "{stderr}");
+    // With it: the campaign runs (xss fails on the weak API: exit 1).
+    shakedown(dir.path())
+        .args(["campaign", "-f"])
+        .arg(&file)
+        .args(["--patterns", "xss_attack", "--approve"])
+        .assert()
+        .code(1);
+    rt.block_on(weak.shutdown());
+
+    let entries = ledger(dir.path());
+    assert_eq!(
+        actions(&entries),
+        [
+            "requested",
+            "risk_scored",
+            "denied",
+            "requested",
+            "risk_scored",
+            "approved",
+            "started",
+            "attack",
+            "completed"
+        ]
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["category"] == "campaign" && e["subcategory"] == "test")
+    );
+    let requested = &entries[3];
+    let id = requested["resource"].as_str().unwrap();
+    assert!(id.starts_with("chaos_"), "{id}");
+    assert!(entries[3..].iter().all(|e| e["resource"] == id));
+    assert_eq!(requested["actor"], "alice");
+    assert_eq!(
+        requested["data"]["plan"]["components"]["weak"]["patterns"],
+        serde_json::json!(["xss_attack"])
+    );
+    assert_eq!(requested["data"]["plan"]["environment"], "test");
+    let hash = requested["data"]["plan_hash"].as_str().unwrap();
+    assert_eq!(hash.len(), 64);
+    // The same plan hashes the same when it is asked for again.
+    assert_eq!(entries[0]["data"]["plan_hash"], hash);
+    let risk = &entries[4]["data"];
+    let score = risk["score"].as_f64().unwrap();
+    assert!((0.3..=0.7).contains(&score), "{risk}");
+    assert_eq!(risk["decision"], "pending_manual");
+    assert_eq!(entries[5]["actor"], "alice");
+    assert_eq!(entries[5]["data"]["by"], "--approve");
+    assert_eq!(entries[5]["data"]["plan_hash"], hash);
+    let attack = &entries[7]["data"];
+    assert_eq!(attack["component"], "weak");
+    assert_eq!(attack["pattern"], "xss_attack");
+    assert_eq!(attack["verdict"], "failed");
+    assert_eq!(attack["severity"], "high");
+    assert!(attack["requests_sent"].as_u64().unwrap() > 0);
+    let done = &entries[8]["data"];
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["score"], 0.0);
+    assert_eq!(done["tests_failed"], 1);
+
+    shakedown(dir.path())
+        .args(["ledger", "verify"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn an_exposed_key_stops_campaign_and_run_before_any_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    // Create the ledger and its key, then expose the key.
+    let ledger = Ledger::open_in_data_dir(dir.path()).unwrap();
+    let key = ledger.current_key_id().unwrap();
+    let secret = ledger.keys().dir().join(format!("{key}.secret"));
+    drop(ledger);
+    std::process::Command::new("chmod")
+        .arg("644")
+        .arg(&secret)
+        .status()
+        .unwrap();
+
+    let (port, hits) = counting_listener();
+    let file = write(
+        dir.path(),
+        "t.yaml",
+        &format!(
+            "components:\n  - id: t\n    kind: api_endpoint\n    target: http://127.0.0.1:{port}\n"
+        ),
+    );
+    let out = shakedown(dir.path())
+        .args(["campaign", "--approve", "-f"])
+        .arg(&file)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("refusing to start the campaign"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+
+    // The run's database is the counting listener: a started run would connect to it.
+    let pg_url = format!("postgres://nobody:pw@127.0.0.1:{port}/postgres");
+    let out = shakedown(dir.path())
+        .args([
+            "run",
+            "--agent",
+            "true",
+            "--scenario",
+            "data_cleanup",
+            "--no-fs-sandbox",
+            "--pg-url",
+            &pg_url,
+        ])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("refusing to start the agent run"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no traffic at all");
+    // Nothing was recorded or half-started.
+    let ledger_file = dir.path().join("ledger").join("ledger.jsonl");
+    assert_eq!(
+        std::fs::read_to_string(&ledger_file).unwrap_or_default(),
+        ""
+    );
+    assert!(!dir.path().join("runs").exists());
+}
+
+#[test]
+fn staging_and_production_need_approve_and_the_refusal_names_the_risk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, hits) = counting_listener();
+    for (env, decision) in [("staging", "pending_manual"), ("production", "escalated")] {
+        let file = write(
+            dir.path(),
+            &format!("{env}.yaml"),
+            &format!(
+                "environment: {env}\ncomponents:\n  - id: api\n    kind: api_endpoint\n    target: http://127.0.0.1:{port}\n"
+            ),
+        );
+        let out = shakedown(dir.path())
+            .args(["campaign", "-f"])
+            .arg(&file)
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(
+            stderr.contains(&format!("this {env} campaign has risk score 0.")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(&format!("decision {decision}")), "{stderr}");
+        assert!(stderr.contains("re-run with --approve"), "{stderr}");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "refused before any packet");
+
+    let entries = ledger(dir.path());
+    assert_eq!(
+        actions(&entries),
+        [
+            "requested",
+            "risk_scored",
+            "denied",
+            "requested",
+            "risk_scored",
+            "denied"
+        ]
+    );
+    assert_eq!(entries[0]["subcategory"], "staging");
+    assert_eq!(entries[3]["subcategory"], "production");
+    let staging = entries[1]["data"]["score"].as_f64().unwrap();
+    let production = entries[4]["data"]["score"].as_f64().unwrap();
+    assert!((0.4..=0.7).contains(&staging), "{staging}");
+    assert!(production >= 0.9, "{production}");
+    assert_eq!(entries[2]["data"]["decision"], "pending_manual");
+    assert_eq!(entries[5]["data"]["decision"], "escalated");
+    // Nothing was stored as a campaign.
+    let list = shakedown(dir.path())
+        .args(["campaigns", "--json"])
+        .assert()
+        .success();
+    let list: Value = serde_json::from_slice(&list.get_output().stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 0);
+    shakedown(dir.path())
+        .args(["ledger", "verify"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn an_agent_run_records_its_risk_and_every_cell_without_being_blocked() {
+    let cluster = shakedown_pgtest::PgCluster::start().expect("cluster");
+    cluster
+        .admin_sql(
+            "postgres",
+            "CREATE ROLE gov_admin SUPERUSER LOGIN PASSWORD 'gov-admin-pw'",
+        )
+        .unwrap();
+    let url = format!(
+        "postgres://gov_admin:gov-admin-pw@127.0.0.1:{}/postgres",
+        cluster.port()
+    );
+    let data = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = shakedown(data.path())
+        .current_dir(&repo)
+        .timeout(Duration::from_secs(120))
+        .args([
+            "run",
+            "--agent",
+            "python3 examples/cleanup_agent.py",
+            "--scenario",
+            "data_cleanup",
+            "--mock-llm",
+            "examples/mock_llm_rules.yaml",
+            "--pg-url",
+            &url,
+            "--seed",
+            "18446744073709551615",
+        ])
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let run_id = stdout.split_whitespace().next().unwrap().to_string();
+    assert!(run_id.starts_with("run-"), "{stdout}");
+
+    let entries = ledger(data.path());
+    assert_eq!(
+        actions(&entries),
+        [
+            "requested",
+            "risk_scored",
+            "started",
+            "cell",
+            "cell",
+            "completed"
+        ]
+    );
+    assert!(entries.iter().all(|e| e["category"] == "agent_run"
+        && e["subcategory"] == "test"
+        && e["resource"] == run_id.as_str()
+        && e["actor"] == "alice"));
+    let plan = &entries[0]["data"]["plan"];
+    assert_eq!(plan["scenario"], "data_cleanup");
+    // A seed beyond 2^53 is kept exactly, as a string.
+    assert_eq!(plan["seed"], "18446744073709551615");
+    assert_eq!(entries[0]["data"]["plan_hash"].as_str().unwrap().len(), 64);
+    let risk = &entries[1]["data"];
+    assert_eq!(risk["enforced"], false);
+    assert!(risk["score"].as_f64().unwrap() <= 0.55, "{risk}");
+    assert_eq!(entries[3]["data"]["cell"], "p0/baseline/r0");
+    assert_eq!(entries[3]["data"]["passed"], true);
+    assert!(
+        entries[4]["data"]["cell"]
+            .as_str()
+            .unwrap()
+            .contains("db_lock_v1")
+    );
+    assert_eq!(entries[5]["data"]["status"], "passed");
+    shakedown(data.path())
+        .args(["ledger", "verify"])
+        .assert()
+        .success();
+}
