@@ -78,11 +78,11 @@ fn a_campaign_writes_every_step_to_the_ledger_and_it_verifies() {
         dir.path(),
         "weak.yaml",
         &format!(
-            "components:\n  - id: weak\n    kind: api_endpoint\n    target: {}\n    health: /health\n    endpoints:\n      - path: /search\n        query: {{q: \"{{input}}\"}}\n",
+            "environment: staging\ncomponents:\n  - id: weak\n    kind: api_endpoint\n    target: {}\n    health: /health\n    endpoints:\n      - path: /search\n        query: {{q: \"{{input}}\"}}\n",
             weak.url()
         ),
     );
-    // Without --approve: refused (test environment, injection pattern: pending manual).
+    // Without --approve: refused (staging always needs a human: pending manual).
     let refused = shakedown(dir.path())
         .args(["campaign", "-f"])
         .arg(&file)
@@ -119,7 +119,7 @@ fn a_campaign_writes_every_step_to_the_ledger_and_it_verifies() {
     assert!(
         entries
             .iter()
-            .all(|e| e["category"] == "campaign" && e["subcategory"] == "test")
+            .all(|e| e["category"] == "campaign" && e["subcategory"] == "staging")
     );
     let requested = &entries[3];
     let id = requested["resource"].as_str().unwrap();
@@ -130,14 +130,14 @@ fn a_campaign_writes_every_step_to_the_ledger_and_it_verifies() {
         requested["data"]["plan"]["components"]["weak"]["patterns"],
         serde_json::json!(["xss_attack"])
     );
-    assert_eq!(requested["data"]["plan"]["environment"], "test");
+    assert_eq!(requested["data"]["plan"]["environment"], "staging");
     let hash = requested["data"]["plan_hash"].as_str().unwrap();
     assert_eq!(hash.len(), 64);
     // The same plan hashes the same when it is asked for again.
     assert_eq!(entries[0]["data"]["plan_hash"], hash);
     let risk = &entries[4]["data"];
     let score = risk["score"].as_f64().unwrap();
-    assert!((0.3..=0.7).contains(&score), "{risk}");
+    assert!((0.4..=0.55).contains(&score), "{risk}");
     assert_eq!(risk["decision"], "pending_manual");
     assert_eq!(entries[5]["actor"], "alice");
     assert_eq!(entries[5]["data"]["by"], "--approve");

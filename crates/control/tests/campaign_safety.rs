@@ -110,7 +110,9 @@ async fn a_target_outside_the_scope_stops_the_campaign_before_any_connection() {
     );
     assert!(runner.governance.ledger.verify().unwrap().problem.is_none());
 
-    // Without --approve the same (pending) plan is denied before the scope is even looked at.
+    // In staging the same plan needs a human: without --approve it is denied before the scope
+    // is even looked at.
+    spec.environment = shakedown_core::system::Environment::Staging;
     let err = runner.run(&spec, &RunOptions::new("t")).await.unwrap_err();
     assert!(matches!(err, CampaignError::NeedsApproval { .. }), "{err}");
     assert!(err.to_string().contains("--approve"), "{err}");

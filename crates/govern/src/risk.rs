@@ -1,7 +1,7 @@
 //! The risk score of a chaos action, in [0, 1], and the approval decision it implies.
 //!
 //! ```text
-//! risk = env + (1 − env) × 0.5 × (0.3·action + 0.3·destructiveness + 0.2·blast + 0.2·history)
+//! risk = env + (1 − env) × 0.25 × (0.3·action + 0.3·destructiveness + 0.2·blast + 0.2·history)
 //! ```
 //!
 //! - `env`: production 0.9, staging 0.4, test 0.1 — the floor the rest can only raise;
@@ -13,10 +13,12 @@
 //! - `history`: the targeted components' failure rate so far (1 − success rate), 0.5 for a
 //!   component never tested (unknown is not safe).
 //!
-//! The modifiers can add at most half of the distance to 1, so the environment dominates: a
-//! test-environment action scores 0.1–0.55, staging 0.4–0.7, production 0.9–0.95. Decision:
-//! below 0.3 auto-approved; above 0.7 escalated to a human holding `approve`; in between
-//! pending manual approval. Production always needs a manual approval whatever the score.
+//! The modifiers can add at most a quarter of the distance to 1, so the environment dominates:
+//! a test-environment action scores 0.1–0.325 (auto-approved unless it is about as destructive,
+//! wide and unknown as a plan can be), staging 0.4–0.55 (always a manual approval), production
+//! 0.9–0.925. Decision: below 0.3 auto-approved; above 0.7 escalated to a human holding
+//! `approve`; in between pending manual approval. Production is always escalated whatever
+//! the score.
 
 use serde::{Deserialize, Serialize};
 use shakedown_core::Family;
@@ -122,7 +124,7 @@ pub fn risk_score(input: &RiskInput) -> RiskScore {
         rates.iter().sum::<f64>() / rates.len() as f64
     };
     let modifiers = 0.3 * action + 0.3 * destructiveness + 0.2 * blast + 0.2 * history;
-    let score = (env + (1.0 - env) * 0.5 * modifiers).clamp(0.0, 1.0);
+    let score = (env + (1.0 - env) * 0.25 * modifiers).clamp(0.0, 1.0);
     let decision = if input.environment == Environment::Production || score > 0.7 {
         Decision::Escalated
     } else if score < 0.3 {
@@ -159,6 +161,24 @@ mod tests {
             blast_radius_limit: 3,
             history,
         }
+    }
+
+    #[test]
+    fn a_typical_test_campaign_is_auto_approved_and_an_extreme_one_is_not() {
+        let typical = risk_score(&input(
+            Environment::Test,
+            vec![Family::Load, Family::Owasp],
+            1,
+            vec![],
+        ));
+        assert_eq!(typical.decision, Decision::AutoApproved, "{typical:?}");
+        let extreme = risk_score(&input(
+            Environment::Test,
+            vec![Family::Load],
+            3,
+            vec![(10, 10)],
+        ));
+        assert_eq!(extreme.decision, Decision::PendingManual, "{extreme:?}");
     }
 
     #[test]
@@ -219,7 +239,7 @@ mod tests {
         #[test]
         fn bounded_and_environment_dominates(comps in 0usize..10, failed in 0u64..50, extra in 0u64..50, load in proptest::bool::ANY) {
             let fam = if load { vec![Family::Load] } else { vec![Family::Owasp] };
-            for (env, lo, hi) in [(Environment::Test, 0.1, 0.55), (Environment::Staging, 0.4, 0.7), (Environment::Production, 0.9, 0.95)] {
+            for (env, lo, hi) in [(Environment::Test, 0.1, 0.325), (Environment::Staging, 0.4, 0.55), (Environment::Production, 0.9, 0.925)] {
                 let r = risk_score(&input(env, fam.clone(), comps, vec![(failed, failed + extra)]));
                 proptest::prop_assert!(r.score >= lo - 1e-9 && r.score <= hi + 1e-9, "{env:?} {r:?}");
             }
