@@ -2,11 +2,19 @@
 //! proxy's current toxics to every chunk. Each pipe re-reads the toxic set per chunk and wakes
 //! on every change, so toxics added, changed or removed act on open connections.
 //!
-//! Hot path: with no toxic acting on a direction, a chunk that is already waiting is read and
-//! written with `try_read`/`try_write` (no futures, no wakers), and the read buffer grows from
-//! 16 KiB to 64 KiB while reads keep filling it, so quiet connections stay small. Larger
-//! buffers (128 and 256 KiB) measured no faster on loopback (docs/PERFORMANCE.md): the two
-//! extra copies through user space, not syscalls, bound bulk throughput.
+//! Hot path: on Linux a direction with no toxic is forwarded with `splice(2)` through a pipe
+//! ([`splice`]), zero-copy: the bytes never enter user space. It is used while no toxic acts on
+//! the direction and nothing has to see the bytes (the count still feeds `limit_data` should
+//! one be added). When a toxic starts acting on the direction the pipe is drained to the
+//! destination first, then the buffered path below takes over; when the direction's toxics are
+//! all removed it returns to splice at the next chunk. If splice is refused (EINVAL/ENOSYS:
+//! not Linux, an old kernel, an unusual socket) the link falls back to the buffered path for
+//! good, once, for both directions.
+//!
+//! Buffered path: a chunk that is already waiting is read and written with
+//! `try_read`/`try_write` (no futures, no wakers), and the read buffer grows from 16 KiB to
+//! 64 KiB while reads keep filling it, so quiet connections stay small. Its two copies through
+//! user space, not syscalls, bound its bulk throughput (docs/PERFORMANCE.md).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,6 +32,49 @@ use tokio_util::sync::CancellationToken;
 use super::model::{Stream, ToxicKind, ToxicSpec};
 use super::registry::ToxicSet;
 
+#[cfg(target_os = "linux")]
+mod splice;
+
+/// Without `splice(2)` every direction uses the buffered path: the first attempt reports
+/// [`End::Unsupported`], which turns splice off for the link.
+#[cfg(not(target_os = "linux"))]
+mod splice {
+    use super::{Conn, End, OwnedReadHalf, OwnedWriteHalf, Stream};
+
+    /// Nothing to hold: no pipe is ever made.
+    pub(super) struct Pipe;
+
+    impl Pipe {
+        pub(super) fn new() -> std::io::Result<Self> {
+            Ok(Self)
+        }
+    }
+
+    pub(super) async fn run(
+        _conn: &Conn,
+        _src: &OwnedReadHalf,
+        _dst: &OwnedWriteHalf,
+        _stream: Stream,
+        _changes: &mut tokio::sync::watch::Receiver<u64>,
+        _forwarded: &mut u64,
+        _pipe: &mut Pipe,
+    ) -> End {
+        End::Unsupported
+    }
+}
+
+/// Why the splice path stopped forwarding a direction.
+enum End {
+    /// A toxic now acts on the direction (the pipe is drained): continue buffered.
+    Toxic,
+    /// Splice is refused for these sockets: buffered from now on, for the whole link.
+    Unsupported,
+    /// The source is at EOF (or failed to read) and everything read was forwarded.
+    Eof,
+    /// The connection ends (cancelled, or the destination failed and the link was closed).
+    Stop,
+}
+
 /// Bound on connecting to the upstream.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read buffer per direction at first.
@@ -37,6 +88,8 @@ struct Conn {
     toxics: Arc<ToxicSet>,
     token: CancellationToken,
     reset: AtomicBool,
+    /// Splice was refused once on this link: both directions stay buffered.
+    no_splice: AtomicBool,
     memo: Mutex<HashMap<String, (bool, Instant)>>,
 }
 
@@ -99,6 +152,7 @@ pub(super) async fn serve(
         toxics,
         token,
         reset: AtomicBool::new(false),
+        no_splice: AtomicBool::new(false),
         memo: Mutex::new(HashMap::new()),
     };
     let (mut cr, mut cw) = client.into_split();
@@ -122,8 +176,25 @@ async fn pipe(conn: &Conn, src: &mut OwnedReadHalf, dst: &mut OwnedWriteHalf, st
     let mut buf = vec![0u8; CHUNK_MIN];
     let mut changes = conn.toxics.subscribe();
     let mut forwarded: u64 = 0;
+    // Made on the first use of the splice path; `None` after it could not be made.
+    let mut pipe: Option<Option<splice::Pipe>> = None;
     loop {
-        let active = conn.active(stream);
+        let mut active = conn.active(stream);
+        if active.is_empty() && !conn.no_splice.load(Ordering::Relaxed) {
+            let made = pipe.get_or_insert_with(|| splice::Pipe::new().ok());
+            if let Some(p) = made {
+                match splice::run(conn, src, dst, stream, &mut changes, &mut forwarded, p).await {
+                    End::Toxic => {}
+                    End::Unsupported => conn.no_splice.store(true, Ordering::Relaxed),
+                    End::Eof => {
+                        finish(conn, dst, stream).await;
+                        return;
+                    }
+                    End::Stop => return,
+                }
+                active = conn.active(stream);
+            }
+        }
         // A `timeout` toxic stops reading (data waits in the socket until it is removed);
         // `timeout` > 0 and `reset_peer` end the connection at a deadline.
         let holding = active
@@ -172,19 +243,7 @@ async fn pipe(conn: &Conn, src: &mut OwnedReadHalf, dst: &mut OwnedWriteHalf, st
         };
         let n = match read {
             Ok(0) | Err(_) => {
-                // EOF: a slow_close holds the close back, then the half-close goes through.
-                let delay = conn
-                    .active(stream)
-                    .iter()
-                    .filter_map(|(t, _)| match t.kind {
-                        ToxicKind::SlowClose { delay } => Some(delay),
-                        _ => None,
-                    })
-                    .max()
-                    .unwrap_or(0);
-                if conn.pause(Duration::from_millis(delay)).await {
-                    let _ = dst.shutdown().await;
-                }
+                finish(conn, dst, stream).await;
                 return;
             }
             Ok(n) => n,
@@ -197,6 +256,22 @@ async fn pipe(conn: &Conn, src: &mut OwnedReadHalf, dst: &mut OwnedWriteHalf, st
         if n == buf.len() && buf.len() < CHUNK_MAX {
             buf.resize(buf.len() * 2, 0);
         }
+    }
+}
+
+/// At the source's EOF: a slow_close holds the close back, then the half-close goes through.
+async fn finish(conn: &Conn, dst: &mut OwnedWriteHalf, stream: Stream) {
+    let delay = conn
+        .active(stream)
+        .iter()
+        .filter_map(|(t, _)| match t.kind {
+            ToxicKind::SlowClose { delay } => Some(delay),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    if conn.pause(Duration::from_millis(delay)).await {
+        let _ = dst.shutdown().await;
     }
 }
 
@@ -317,7 +392,7 @@ enum Written {
 
 /// Writes all of `data`: straight into the socket while it takes data, waiting for room (or
 /// the end of the connection) only when it is full.
-async fn write_all(conn: &Conn, dst: &mut OwnedWriteHalf, mut data: &[u8]) -> Written {
+async fn write_all(conn: &Conn, dst: &OwnedWriteHalf, mut data: &[u8]) -> Written {
     while !data.is_empty() {
         if conn.token.is_cancelled() {
             return Written::Cancelled;
