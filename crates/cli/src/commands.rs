@@ -6,6 +6,7 @@ pub mod campaigns;
 pub mod demo;
 pub mod event_writer;
 pub mod fault_proxy;
+pub mod halt;
 pub mod keys;
 pub mod ledger;
 pub mod load;

@@ -68,6 +68,11 @@ pub enum Command {
     Run(commands::run::RunCmd),
     /// The managed PostgreSQL cluster of agent runs: status, stop, destroy.
     PgSandbox(commands::pg_sandbox::PgSandboxArgs),
+    /// Stop every campaign and agent run of this data directory now, undo their chaos, and
+    /// block new ones until `shakedown resume`.
+    Halt(commands::halt::HaltArgs),
+    /// Lift a halt.
+    Resume,
     /// List agent runs, newest first.
     Runs(commands::run_report::RunsArgs),
     /// Print a stored run's report (json, markdown, junit, sarif).
@@ -105,6 +110,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Profiles => commands::profiles::run(),
         Command::Run(cmd) => commands::run::run(cmd, cli.data_dir).await,
         Command::PgSandbox(args) => commands::pg_sandbox::run(args, cli.data_dir).await,
+        Command::Halt(args) => commands::halt::halt(args, cli.data_dir),
+        Command::Resume => commands::halt::resume(cli.data_dir),
         Command::Runs(args) => commands::run_report::list(args, cli.data_dir),
         Command::Report(args) => commands::run_report::show(&args.id, args.format, cli.data_dir),
         Command::Status(args) => commands::run_report::status(args, cli.data_dir),

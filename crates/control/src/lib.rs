@@ -5,6 +5,7 @@ pub mod campaign;
 pub mod error;
 pub mod events;
 pub mod governance;
+pub mod halt_latch;
 pub mod plan;
 pub mod progress;
 pub mod report;

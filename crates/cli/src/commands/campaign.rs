@@ -121,6 +121,12 @@ pub async fn run_campaign(
     };
     // Fail closed: without a writable ledger and a usable signing key nothing starts.
     let data = data_dir.clone().unwrap_or_else(default_data_dir);
+    if let Some(exit) = super::halt::refuse_if_halted(&data, "campaign") {
+        return Ok(exit);
+    }
+    let _active =
+        shakedown_control::halt_latch::register(&data, "campaign", &file.display().to_string())
+            .with_context(|| format!("cannot register the campaign in {}", data.display()))?;
     let governance = match Governance::open(&data, default_actor()) {
         Ok(g) => g,
         Err(e) => {

@@ -318,6 +318,9 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     }
 
     let data = data_dir.clone().unwrap_or_else(default_data_dir);
+    if let Some(exit) = super::halt::refuse_if_halted(&data, "agent run") {
+        return Ok(exit);
+    }
     // Fail closed: without a writable ledger and a usable signing key nothing starts (no
     // database server, no sandbox, no agent).
     let governance = match Governance::open(&data, default_actor()) {
@@ -331,6 +334,10 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     };
     let store = open_store(data_dir)?;
     let run_id = format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let _active = shakedown_control::halt_latch::register(&data, "agent_run", &run_id)
+        .with_context(|| format!("cannot register the run in {}", data.display()))?;
+    // Signals halt the run from the moment `shakedown halt` can see it.
+    let halt = crate::halt::on_signals();
     let seed = args.seed.unwrap_or_else(rand::random);
     let plan = json!({
         "agent": match &agent {
@@ -443,7 +450,6 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         "started",
         json!({"plan_hash": plan_hash.0, "cells": scenario.golden_prompts.len() * (request.fault_scenarios.len() + 1) * args.repeat as usize}),
     )?;
-    let halt = crate::halt::on_signals();
     let store_for_events: Arc<dyn Store> = store.clone();
     let result = shakedown_run::execute(&request, &sandbox, &halt, |e: &Event| {
         if let Some(w) = writer.as_mut() {
