@@ -362,3 +362,60 @@ fn an_agent_run_records_its_risk_and_every_cell_without_being_blocked() {
         .assert()
         .success();
 }
+
+#[test]
+fn the_error_budget_gates_campaigns_once_spent() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let weak = rt
+        .block_on(shakedown_practice::start(
+            shakedown_practice::PracticeConfig::weak(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Each single-pattern campaign burns 45% of the staging budget; below 20% the gate closes.
+    let file = write(
+        dir.path(),
+        "budget.yaml",
+        &format!(
+            "environment: staging\nerror_budget: {{cost_per_injection: 0.45, refill_window: 1h, threshold: 0.2}}\ncomponents:\n  - id: weak\n    kind: api_endpoint\n    target: {}\n    health: /health\n    endpoints:\n      - path: /search\n        query: {{q: \"{{input}}\"}}\n",
+            weak.url()
+        ),
+    );
+    let campaign = || {
+        let mut c = shakedown(dir.path());
+        c.args(["campaign", "--approve", "--patterns", "xss_attack", "-f"])
+            .arg(&file);
+        c
+    };
+    for left in ["55%", "10%"] {
+        let out = campaign().assert().code(1);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(
+            err.contains(&format!("error budget of staging: {left} left")),
+            "{err}"
+        );
+    }
+    let out = campaign().assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("BudgetExhausted"), "{err}");
+    assert!(
+        err.contains("below 20%") && err.contains("retry after 360 s"),
+        "{err}"
+    );
+    rt.block_on(weak.shutdown());
+    let entries = ledger(dir.path());
+    let gate = entries
+        .iter()
+        .find(|e| e["action"] == "budget_gate")
+        .expect("gate recorded");
+    assert_eq!(gate["data"]["gate"], "BudgetExhausted");
+    // Exactly two campaigns ran.
+    assert_eq!(
+        actions(&entries)
+            .iter()
+            .filter(|a| **a == "started")
+            .count(),
+        2
+    );
+}

@@ -2,6 +2,7 @@
 //! scores and ranks the results, persists them, publishes events and renders reports.
 
 pub mod campaign;
+pub mod budget_gate;
 pub mod error;
 pub mod events;
 pub mod governance;

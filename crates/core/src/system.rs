@@ -43,9 +43,63 @@ pub struct SystemSpec {
     /// Bounds of the attack engine (defaults suit most staging systems).
     #[serde(default)]
     pub engine: EngineSettings,
+    /// The error budget of this system's environment. Default: staging and production get a
+    /// budget (2% per injection, refilled over 1h, gated below 20%); test has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_budget: Option<ErrorBudgetSettings>,
     /// The components of the system.
     #[schemars(length(min = 1))]
     pub components: Vec<Component>,
+}
+
+/// An environment's error budget: every injection burns `cost_per_injection` of it, it refills
+/// linearly over `refill_window`, and below `threshold` campaigns are refused until it is back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBudgetSettings {
+    /// Fraction of the whole budget one injection (one attack) burns (default 0.02).
+    #[serde(default = "default_cost")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub cost_per_injection: f64,
+    /// Time for an empty budget to refill completely (default 1h).
+    #[serde(default = "default_refill")]
+    pub refill_window: HumanDuration,
+    /// Below this fraction, campaigns are refused (default 0.2).
+    #[serde(default = "default_threshold")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub threshold: f64,
+}
+
+fn default_cost() -> f64 {
+    0.02
+}
+
+fn default_refill() -> HumanDuration {
+    HumanDuration::from_secs(3600)
+}
+
+fn default_threshold() -> f64 {
+    0.2
+}
+
+impl Default for ErrorBudgetSettings {
+    fn default() -> Self {
+        ErrorBudgetSettings {
+            cost_per_injection: default_cost(),
+            refill_window: default_refill(),
+            threshold: default_threshold(),
+        }
+    }
+}
+
+impl SystemSpec {
+    /// The budget that applies: the file's, else the default for staging and production.
+    pub fn effective_error_budget(&self) -> Option<ErrorBudgetSettings> {
+        self.error_budget.clone().or(match self.environment {
+            Environment::Test => None,
+            _ => Some(ErrorBudgetSettings::default()),
+        })
+    }
 }
 
 /// Optional overrides of the attack engine's bounds. Every attack stays bounded whatever is

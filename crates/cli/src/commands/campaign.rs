@@ -136,6 +136,41 @@ pub async fn run_campaign(
             return Ok(Exit::Error);
         }
     };
+    // The error budget gate: below the threshold nothing starts (the API answers 429 with
+    // `X-Gate-Enforced: BudgetExhausted`; the CLI refuses with the same reason).
+    let budget = spec.effective_error_budget();
+    if let Some(settings) = &budget {
+        use shakedown_control::budget_gate::{self, BudgetDecision};
+        let now = time::OffsetDateTime::now_utc();
+        let decision = budget_gate::check(&data, spec.environment, settings, now)
+            .with_context(|| format!("cannot read the error budgets in {}", data.display()))?;
+        if let BudgetDecision::Exhausted {
+            remaining,
+            retry_after,
+        } = decision
+        {
+            let _ = governance.record(
+                shakedown_control::governance::CAMPAIGN_CATEGORY,
+                spec.environment,
+                "budget_gate",
+                &file.display().to_string(),
+                serde_json::json!({
+                    "gate": "BudgetExhausted",
+                    "remaining": remaining,
+                    "threshold": settings.threshold,
+                    "retry_after_secs": retry_after.whole_seconds(),
+                }),
+            );
+            eprintln!(
+                "error: refusing to start the campaign: BudgetExhausted — the {} error budget is at {:.0}%, below {:.0}%; retry after {} s",
+                spec.environment,
+                remaining * 100.0,
+                settings.threshold * 100.0,
+                retry_after.whole_seconds()
+            );
+            return Ok(Exit::Error);
+        }
+    }
     let store = open_store(data_dir)?;
     let mut bus = EventBus::new(store.clone());
     if let Some(path) = &args.events {
@@ -159,6 +194,22 @@ pub async fn run_campaign(
     let record = runner.run(&spec, &opts).await;
     finish(&progress);
     let record = record?;
+    if let Some(settings) = &budget {
+        // Every attack that ran was an injection, whatever its verdict.
+        let remaining = shakedown_control::budget_gate::burn(
+            &data,
+            spec.environment,
+            settings,
+            time::OffsetDateTime::now_utc(),
+            record.results.len(),
+        )
+        .with_context(|| format!("cannot update the error budgets in {}", data.display()))?;
+        eprintln!(
+            "error budget of {}: {:.0}% left",
+            spec.environment,
+            remaining * 100.0
+        );
+    }
     print_summary(&record);
     if let Some(fmt) = args.report.as_deref().and_then(ReportFormat::parse) {
         let text = render(&record, fmt);
