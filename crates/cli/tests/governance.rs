@@ -64,24 +64,35 @@ fn counting_listener() -> (u16, Arc<AtomicUsize>) {
     (port, n)
 }
 
-#[test]
-fn a_campaign_writes_every_step_to_the_ledger_and_it_verifies() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
+/// The weak practice API on loopback, and a staging system file pointing at it (`extra` goes
+/// at the top level).
+fn weak_api(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    extra: &str,
+) -> (shakedown_practice::PracticeServer, PathBuf) {
     let weak = rt
         .block_on(shakedown_practice::start(
             shakedown_practice::PracticeConfig::weak(),
             "127.0.0.1:0".parse().unwrap(),
         ))
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let file = write(
-        dir.path(),
+        dir,
         "weak.yaml",
         &format!(
-            "environment: staging\ncomponents:\n  - id: weak\n    kind: api_endpoint\n    target: {}\n    health: /health\n    endpoints:\n      - path: /search\n        query: {{q: \"{{input}}\"}}\n",
+            "environment: staging\n{extra}components:\n  - id: weak\n    kind: api_endpoint\n    target: {}\n    health: /health\n    endpoints:\n      - path: /search\n        query: {{q: \"{{input}}\"}}\n",
             weak.url()
         ),
     );
+    (weak, file)
+}
+
+#[test]
+fn a_campaign_writes_every_step_to_the_ledger_and_it_verifies() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (weak, file) = weak_api(&rt, dir.path(), "");
     // Without --approve: refused (staging always needs a human: pending manual).
     let refused = shakedown(dir.path())
         .args(["campaign", "-f"])
@@ -366,21 +377,12 @@ fn an_agent_run_records_its_risk_and_every_cell_without_being_blocked() {
 #[test]
 fn the_error_budget_gates_campaigns_once_spent() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let weak = rt
-        .block_on(shakedown_practice::start(
-            shakedown_practice::PracticeConfig::weak(),
-            "127.0.0.1:0".parse().unwrap(),
-        ))
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     // Each single-pattern campaign burns 45% of the staging budget; below 20% the gate closes.
-    let file = write(
+    let (weak, file) = weak_api(
+        &rt,
         dir.path(),
-        "budget.yaml",
-        &format!(
-            "environment: staging\nerror_budget: {{cost_per_injection: 0.45, refill_window: 1h, threshold: 0.2}}\ncomponents:\n  - id: weak\n    kind: api_endpoint\n    target: {}\n    health: /health\n    endpoints:\n      - path: /search\n        query: {{q: \"{{input}}\"}}\n",
-            weak.url()
-        ),
+        "error_budget: {cost_per_injection: 0.45, refill_window: 1h, threshold: 0.2}\n",
     );
     let campaign = || {
         let mut c = shakedown(dir.path());

@@ -1,8 +1,8 @@
 //! The control plane: turns a system file into a plan, runs it under the environment rule,
 //! scores and ranks the results, persists them, publishes events and renders reports.
 
-pub mod campaign;
 pub mod budget_gate;
+pub mod campaign;
 pub mod error;
 pub mod events;
 pub mod governance;
