@@ -11,10 +11,10 @@ use shakedown_core::Event;
 use shakedown_faults::server::{ProxySettings, Route};
 use shakedown_faults::{FaultConfig, FaultEngine, FaultProxy, FaultProxyHandle, FaultProxyOptions};
 use shakedown_proxy::pg::chaos::{ChaosOptions, ChaosRuntime};
-use shakedown_proxy::pg::guard::{Guard, GuardConfig, bridge_chaos_events};
+use shakedown_proxy::pg::guard::{Guard, GuardConfig, bridge_chaos_events, read_catalog};
 use shakedown_proxy::pg::{PgProxy, PgProxyConfig};
 use shakedown_sql::chaos::ChaosScript;
-use shakedown_sql::policy::{Catalog, Policy};
+use shakedown_sql::policy::Policy;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -34,25 +34,6 @@ impl PgSide {
             chaos.shutdown().await;
         }
     }
-}
-
-/// Reads the catalog (tables and columns) so the policy can check unknown tables and `*`
-/// against honeypot columns.
-async fn read_catalog(admin_url: &str) -> Result<Catalog, RunError> {
-    let err = |e: tokio_postgres::Error| RunError::PgProxy(format!("reading the catalog: {e}"));
-    let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
-        .await
-        .map_err(err)?;
-    let driver = tokio::spawn(conn);
-    let rows = client.query(Catalog::QUERY, &[]).await.map_err(err)?;
-    driver.abort();
-    Ok(Catalog::from_rows(rows.iter().map(|r| {
-        (
-            r.get::<_, String>(0),
-            r.get::<_, String>(1),
-            r.get::<_, Option<String>>(2),
-        )
-    })))
 }
 
 /// What the PostgreSQL side of a cell is made of.
@@ -83,7 +64,11 @@ pub async fn start_pg(
         seed,
     } = opts;
     let catalog = match &policy {
-        Some(_) => Some(Arc::new(read_catalog(admin_url).await?)),
+        Some(_) => {
+            Some(Arc::new(read_catalog(admin_url).await.map_err(|e| {
+                RunError::PgProxy(format!("reading the catalog: {e}"))
+            })?))
+        }
         None => None,
     };
     let chaos = match chaos {

@@ -10,10 +10,10 @@ use anyhow::Context;
 use clap::Args;
 use shakedown_core::system::ScopeRule;
 use shakedown_proxy::pg::chaos::{ChaosOptions, ChaosRuntime};
-use shakedown_proxy::pg::guard::{Guard, GuardConfig, bridge_chaos_events};
+use shakedown_proxy::pg::guard::{Guard, GuardConfig, bridge_chaos_events, read_catalog};
 use shakedown_proxy::pg::{PgProxy, PgProxyConfig};
 use shakedown_sql::chaos::{ChaosScript, load_chaos};
-use shakedown_sql::policy::{Catalog, Policy, load_policy};
+use shakedown_sql::policy::{Policy, load_policy};
 use tokio::sync::mpsc;
 
 use super::builtin::{CHAOS_SCRIPTS, POLICIES, resolve};
@@ -68,7 +68,11 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
         None => None,
     };
     let catalog = match &args.admin_url {
-        Some(url) => Some(Arc::new(read_catalog(url).await?)),
+        Some(url) => Some(Arc::new(
+            read_catalog(url)
+                .await
+                .context("cannot read the catalog with --admin-url")?,
+        )),
         None => None,
     };
     let (events, writer) = match &args.events {
@@ -160,23 +164,4 @@ fn load_script(value: &str) -> anyhow::Result<ChaosScript> {
             problems.render(&name)
         ),
     }
-}
-
-async fn read_catalog(url: &str) -> anyhow::Result<Catalog> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .with_context(|| "cannot connect with --admin-url to read the catalog")?;
-    let driver = tokio::spawn(conn);
-    let rows = client
-        .query(Catalog::QUERY, &[])
-        .await
-        .context("cannot read the catalog with --admin-url")?;
-    driver.abort();
-    Ok(Catalog::from_rows(rows.iter().map(|r| {
-        (
-            r.get::<_, String>(0),
-            r.get::<_, String>(1),
-            r.get::<_, Option<String>>(2),
-        )
-    })))
 }

@@ -4,6 +4,7 @@
 //! script's runtime (which may delay, fail, blackhole or slow statements). With no policy it
 //! only observes.
 
+mod catalog;
 mod events;
 mod session;
 
@@ -17,6 +18,7 @@ use super::chaos::ChaosRuntime;
 use super::interceptor::InterceptorFactory;
 use super::session_info::SessionInfo;
 
+pub use catalog::read_catalog;
 pub use session::GuardSession;
 
 /// Where guard events go: an unbounded channel drained by a writer task, so the hot path only
