@@ -1,5 +1,6 @@
 //! One file per command.
 
+pub mod approve;
 pub mod builtin;
 pub mod campaign;
 pub mod campaigns;

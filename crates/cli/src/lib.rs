@@ -43,6 +43,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a campaign against the components of a system file (or `campaign show ID`).
     Campaign(commands::campaign::CampaignArgs),
+    /// Sign an expiring approval of the exact plan a campaign would run (used with
+    /// `campaign --approval FILE`).
+    Approve(commands::approve::ApproveArgs),
     /// List past campaigns, newest first.
     Campaigns(commands::campaigns::CampaignsArgs),
     /// Resilience ranking of every component ever tested, weakest first.
@@ -96,6 +99,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Campaign(args) => commands::campaign::run(args, cli.data_dir).await,
+        Command::Approve(args) => commands::approve::run(args, cli.data_dir),
         Command::Campaigns(args) => commands::campaigns::run(args, cli.data_dir),
         Command::Resilience(args) => commands::resilience::run(args, cli.data_dir),
         Command::Patterns => commands::patterns::run(),

@@ -421,3 +421,73 @@ fn the_error_budget_gates_campaigns_once_spent() {
         2
     );
 }
+
+#[test]
+fn a_signed_approval_admits_exactly_its_plan_until_it_expires() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (weak, file) = weak_api(&rt, dir.path(), "");
+    let approval = dir.path().join("approval.json");
+    let approve = |ttl: &str| {
+        shakedown(dir.path())
+            .args(["approve", "--patterns", "xss_attack", "--ttl", ttl, "--out"])
+            .arg(&approval)
+            .arg("-f")
+            .arg(&file)
+            .assert()
+            .success();
+    };
+    let campaign = |patterns: &str| {
+        let mut c = shakedown(dir.path());
+        c.args(["campaign", "--patterns", patterns, "--approval"])
+            .arg(&approval)
+            .arg("-f")
+            .arg(&file);
+        c
+    };
+    approve("30m");
+    // The approved plan runs (xss fails on the weak API: exit 1, a verdict, not a refusal).
+    campaign("xss_attack").assert().code(1);
+    // Another plan is refused.
+    let out = campaign("sql_injection").assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("plan changed after it was approved"), "{err}");
+    // An altered approval is refused.
+    let mut forged: Value =
+        serde_json::from_str(&std::fs::read_to_string(&approval).unwrap()).unwrap();
+    forged["approver"] = "mallory".into();
+    std::fs::write(&approval, forged.to_string()).unwrap();
+    let out = campaign("xss_attack").assert().code(2);
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stderr).contains("signature does not verify")
+    );
+    // An expired approval is refused.
+    approve("1s");
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = campaign("xss_attack").assert().code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("approval expired"));
+    // A bad TTL is refused before anything is signed.
+    shakedown(dir.path())
+        .args(["approve", "--ttl", "0s", "--out"])
+        .arg(&approval)
+        .arg("-f")
+        .arg(&file)
+        .assert()
+        .code(2);
+    rt.block_on(weak.shutdown());
+    let entries = ledger(dir.path());
+    let acts = actions(&entries);
+    assert_eq!(acts.iter().filter(|a| **a == "approval_granted").count(), 2);
+    let approved: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "approved")
+        .collect();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0]["data"]["by"], "approval");
+    assert_eq!(approved[0]["data"]["approver"], "alice");
+    assert_eq!(acts.iter().filter(|a| **a == "denied").count(), 3);
+    shakedown(dir.path())
+        .args(["ledger", "verify"])
+        .assert()
+        .success();
+}

@@ -39,6 +39,9 @@ pub struct RunOptions {
     pub limits: Limits,
     /// Where `auth.token_env` secrets come from (the process environment by default).
     pub secrets: SecretLookup,
+    /// A signed approval of this exact plan (`shakedown approve`), checked against the plan's
+    /// hash, its signature and the clock.
+    pub approval: Option<shakedown_govern::Approval>,
 }
 
 impl RunOptions {
@@ -49,6 +52,7 @@ impl RunOptions {
             threshold: 0.8,
             limits: Limits::default(),
             secrets: Arc::new(|name| std::env::var(name).ok()),
+            approval: None,
         }
     }
 }
@@ -68,6 +72,26 @@ fn new_campaign_id() -> String {
     format!("chaos_{:08x}", rand::random::<u32>())
 }
 
+/// The plan a campaign with `opts` would run now against `store`'s rankings, its snapshot and
+/// hash — what `shakedown approve` signs and a campaign checks an approval against.
+pub fn planned(
+    store: &dyn Store,
+    spec: &SystemSpec,
+    opts: &RunOptions,
+) -> Result<(Plan, serde_json::Value, shakedown_govern::PlanHash), CampaignError> {
+    let ranking_list = store.rankings()?;
+    let rankings: HashMap<String, f64> = ranking_list
+        .iter()
+        .map(|r| (r.component_id.clone(), r.resilience_score))
+        .collect();
+    let mut plan_opts = opts.plan.clone();
+    plan_opts.approved = true;
+    let plan = plan(spec, &plan_opts, &rankings)?;
+    let snapshot = campaign_plan_snapshot(&plan, spec.blast_radius_limit);
+    let hash = plan_hash(&snapshot);
+    Ok((plan, snapshot, hash))
+}
+
 impl CampaignRunner {
     pub async fn run(
         &self,
@@ -77,22 +101,14 @@ impl CampaignRunner {
         // Fail closed: nothing is planned, resolved or sent unless the ledger can record it.
         self.governance.ledger.check_writable()?;
         let ranking_list = self.store.rankings()?;
-        let rankings: HashMap<String, f64> = ranking_list
-            .iter()
-            .map(|r| (r.component_id.clone(), r.resilience_score))
-            .collect();
         // The risk decision below gates every environment, production included, and records
         // the refusal; the planner's own production check would refuse unrecorded.
-        let mut plan_opts = opts.plan.clone();
-        plan_opts.approved = true;
-        let plan = plan(spec, &plan_opts, &rankings)?;
+        let (plan, snapshot, plan_hash) = planned(self.store.as_ref(), spec, opts)?;
         let limits = apply_engine_settings(opts.limits.clone(), &spec.engine);
         let id = new_campaign_id();
         let env = plan.environment;
         let gov = &self.governance;
 
-        let snapshot = campaign_plan_snapshot(&plan, spec.blast_radius_limit);
-        let plan_hash = plan_hash(&snapshot);
         gov.record(
             CAMPAIGN_CATEGORY,
             env,
@@ -124,6 +140,25 @@ impl CampaignRunner {
                 "approved",
                 &id,
                 json!({"by": "--approve", "decision": decision, "score": risk.score, "plan_hash": plan_hash.0}),
+            )?;
+        } else if let Some(approval) = &opts.approval {
+            let signer = crate::approval_signer::LedgerSigner(gov.ledger.keys());
+            if let Err(e) = approval.check(&plan_hash, &shakedown_govern::SystemClock, &signer) {
+                gov.record(
+                    CAMPAIGN_CATEGORY,
+                    env,
+                    "denied",
+                    &id,
+                    json!({"reason": e.to_string(), "approver": approval.approver, "decision": decision, "score": risk.score, "plan_hash": plan_hash.0}),
+                )?;
+                return Err(CampaignError::Approval(e.to_string()));
+            }
+            gov.record(
+                CAMPAIGN_CATEGORY,
+                env,
+                "approved",
+                &id,
+                json!({"by": "approval", "approver": approval.approver, "expires_at": approval.expires_at.to_string(), "decision": decision, "score": risk.score, "plan_hash": plan_hash.0}),
             )?;
         } else {
             gov.record(

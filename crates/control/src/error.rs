@@ -34,10 +34,13 @@ pub enum CampaignError {
     Store(#[from] StoreError),
     #[error("cannot write events to {path}: {reason}")]
     EventsFile { path: String, reason: String },
+    #[error("refused: the approval given does not hold: {0}")]
+    Approval(String),
     #[error(
         "refused: this {environment} campaign has risk score {score:.2}, decision {decision}; \
          it needs a human's approval. Once an accountable person has approved this plan, re-run \
-         with --approve (recorded in the signed ledger as approved by you)"
+         with --approve (recorded in the signed ledger as approved by you), or with --approval \
+         FILE from `shakedown approve`"
     )]
     NeedsApproval {
         environment: &'static str,

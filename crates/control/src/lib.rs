@@ -1,6 +1,7 @@
 //! The control plane: turns a system file into a plan, runs it under the environment rule,
 //! scores and ranks the results, persists them, publishes events and renders reports.
 
+pub mod approval_signer;
 pub mod budget_gate;
 pub mod campaign;
 pub mod error;
@@ -11,7 +12,7 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 
-pub use campaign::{CampaignRunner, RunOptions};
+pub use campaign::{CampaignRunner, RunOptions, planned};
 pub use error::CampaignError;
 pub use events::EventBus;
 pub use governance::{Governance, default_actor};

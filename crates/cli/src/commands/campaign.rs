@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// production campaign). Recorded in the signed ledger as approved by $USER.
     #[arg(long)]
     pub approve: bool,
+    /// A signed approval from `shakedown approve` (checked: same plan, valid signature, not
+    /// expired).
+    #[arg(long, value_name = "FILE", conflicts_with = "approve")]
+    pub approval: Option<PathBuf>,
 }
 
 pub async fn run(args: CampaignArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
@@ -190,6 +194,16 @@ pub async fn run_campaign(
     opts.plan.targets = args.targets.clone();
     opts.plan.patterns = patterns;
     opts.plan.approved = args.approve;
+    if let Some(path) = &args.approval {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the approval {}", path.display()))?;
+        opts.approval = Some(serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not an approval written by `shakedown approve`",
+                path.display()
+            )
+        })?);
+    }
 
     let record = runner.run(&spec, &opts).await;
     finish(&progress);

@@ -87,6 +87,7 @@ pub async fn run(args: DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Ex
         // Running the demo is the approval: its only targets are the practice APIs it just
         // started on loopback. The ledger still records the risk score and `approved` by $USER.
         approve: true,
+        approval: None,
     };
     let exit = run_campaign(run_args, Some(store_dir), opts).await;
     guarded.shutdown().await;
