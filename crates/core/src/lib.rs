@@ -3,6 +3,7 @@
 
 pub mod campaign;
 pub mod component;
+pub mod deltas;
 pub mod event;
 pub mod guardrail;
 pub mod located;

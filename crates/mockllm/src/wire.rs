@@ -48,26 +48,7 @@ pub fn usage(reply: &Reply, input_text: &str) -> (u64, u64) {
     (input, output)
 }
 
-/// Splits text into stream deltas: each word with the whitespace before it, so joining the
-/// deltas gives the text back exactly.
-pub fn deltas(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    for ch in text.chars() {
-        if ch.is_whitespace() && in_word {
-            out.push(std::mem::take(&mut cur));
-            in_word = false;
-        } else if !ch.is_whitespace() {
-            in_word = true;
-        }
-        cur.push(ch);
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
+pub use shakedown_core::deltas::word_deltas as deltas;
 
 /// Splits serialised JSON arguments into small pieces, as providers stream them.
 pub fn json_pieces(json: &str) -> Vec<String> {

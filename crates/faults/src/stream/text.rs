@@ -13,25 +13,7 @@ use crate::stream::SseEvent;
 use crate::stream::stage::{Out, Stage};
 use crate::transform::{TextOp, llm};
 
-/// Splits text into deltas: each word with the whitespace before it (joining gives the text).
-pub fn word_deltas(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    for ch in text.chars() {
-        if ch.is_whitespace() && in_word {
-            out.push(std::mem::take(&mut cur));
-            in_word = false;
-        } else if !ch.is_whitespace() {
-            in_word = true;
-        }
-        cur.push(ch);
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
+pub use shakedown_core::deltas::word_deltas;
 
 /// Held deltas of one slot: the first delta event (the template) and the text so far.
 struct Held {
