@@ -83,14 +83,6 @@ ulimit -n 65536 2>/dev/null || true
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/shakedown-bench-http.XXXXXX")
 NGINX_PID=""
 PROXY_PID=""
-stop_pid() {
-  local pid=$1 sig=$2
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop_pid "$PROXY_PID" TERM
   stop_pid "$NGINX_PID" QUIT

@@ -40,6 +40,18 @@ need_shakedown() {
   [[ -x $SHAKEDOWN ]] || die "shakedown not found at $SHAKEDOWN"
 }
 
+# ---- processes ------------------------------------------------------------------------------
+# Sends signal $2 (default TERM) to pid $1, waits up to 5 s, then KILL; reaps it when it is
+# our child.
+stop_pid() {
+  local pid=$1 sig=${2:-TERM}
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 # ---- loopback ports -------------------------------------------------------------------------
 # True when something accepts connections on 127.0.0.1:$1.
 port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }

@@ -76,15 +76,6 @@ PROXY_PID=""
 IPERF_PID=""
 ECHO_PID=""
 
-# Sends TERM to pid $1, waits up to 5 s, then KILL.
-stop_pid() {
-  local pid=$1
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local pid
   for pid in "$PROXY_PID" "$IPERF_PID" "$ECHO_PID"; do

@@ -329,7 +329,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn two_runs_at_once_share_no_database_and_terminate_stops_one() {
+fn two_runs_at_once_share_nothing_and_terminate_stops_each() {
     let (_cluster, url) = server();
     let data = tempfile::tempdir().unwrap();
     let scenario = data.path().join("slow.yaml");

@@ -118,18 +118,6 @@ pub struct ToolFaultFile {
     pub window: Option<WindowFile>,
 }
 
-impl ToolFaultFile {
-    pub fn common(&self) -> Common {
-        Common {
-            name: self.name.clone(),
-            after_calls: self.after_calls,
-            every_n_calls: self.every_n_calls,
-            max_fires: self.max_fires,
-            window: self.window,
-        }
-    }
-}
-
 /// One `llm_faults` entry.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -181,18 +169,6 @@ pub struct LlmFaultFile {
     pub at_event: Option<u32>,
 }
 
-impl LlmFaultFile {
-    pub fn common(&self) -> Common {
-        Common {
-            name: self.name.clone(),
-            after_calls: self.after_calls,
-            every_n_calls: self.every_n_calls,
-            max_fires: self.max_fires,
-            window: self.window,
-        }
-    }
-}
-
 /// One `context_attacks` entry (list form), or the value under a type key (mapping form).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -234,14 +210,22 @@ pub struct ContextAttackFile {
     pub window: Option<WindowFile>,
 }
 
-impl ContextAttackFile {
-    pub fn common(&self) -> Common {
-        Common {
-            name: self.name.clone(),
-            after_calls: self.after_calls,
-            every_n_calls: self.every_n_calls,
-            max_fires: self.max_fires,
-            window: self.window,
+/// The schedule fields every rule kind shares, gathered for the resolver (serde cannot
+/// flatten them under `deny_unknown_fields`).
+macro_rules! impl_common {
+    ($($t:ty),*) => {$(
+        impl $t {
+            pub fn common(&self) -> Common {
+                Common {
+                    name: self.name.clone(),
+                    after_calls: self.after_calls,
+                    every_n_calls: self.every_n_calls,
+                    max_fires: self.max_fires,
+                    window: self.window,
+                }
+            }
         }
-    }
+    )*};
 }
+
+impl_common!(ToolFaultFile, LlmFaultFile, ContextAttackFile);
