@@ -8,6 +8,7 @@ pub mod budget;
 pub mod clock;
 pub mod rbac;
 pub mod risk;
+pub mod token;
 
 pub use approval::{Approval, ApprovalError, PlanHash, Signer};
 pub use budget::{BudgetDecision, ErrorBudget};

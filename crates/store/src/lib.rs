@@ -2,12 +2,14 @@
 //! and its history, and the event log, behind the [`Store`] trait. [`SqliteStore`] is the
 //! embedded backend; a server backend (PostgreSQL) implements the same trait.
 
+mod access;
 mod data_dir;
 mod error;
 mod sqlite;
 
 use time::OffsetDateTime;
 
+pub use access::{AccountRow, ApprovalRequestRow, TokenRow};
 pub use data_dir::{DATA_DIR_ENV, default_data_dir};
 pub use error::StoreError;
 pub use shakedown_core::campaign::{CampaignRecord, HistoryEntry, Ranking};
@@ -81,6 +83,51 @@ pub trait Store: Send + Sync {
 
     /// The newest `limit` runs, newest first.
     fn runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError>;
+
+    /// Creates an account, or replaces the kind and roles of an existing one.
+    fn upsert_account(&self, a: &AccountRow) -> Result<(), StoreError>;
+
+    /// One account by id.
+    fn account(&self, id: &str) -> Result<Option<AccountRow>, StoreError>;
+
+    /// Every account, by id.
+    fn accounts(&self) -> Result<Vec<AccountRow>, StoreError>;
+
+    /// Stores a token of an existing account (only its hash).
+    fn insert_token(&self, t: &TokenRow) -> Result<(), StoreError>;
+
+    /// The token whose SHA-256 is `hash`, revoked or not.
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError>;
+
+    /// Every token, oldest first.
+    fn tokens(&self) -> Result<Vec<TokenRow>, StoreError>;
+
+    /// Revokes a token; false when it is unknown or was already revoked.
+    fn revoke_token(&self, id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Stores a new approval request.
+    fn insert_approval_request(&self, r: &ApprovalRequestRow) -> Result<(), StoreError>;
+
+    /// One approval request by id.
+    fn approval_request(&self, id: &str) -> Result<Option<ApprovalRequestRow>, StoreError>;
+
+    /// The newest `limit` approval requests, optionally only those with `status`.
+    fn approval_requests(
+        &self,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ApprovalRequestRow>, StoreError>;
+
+    /// Decides a pending request (`approved`, `denied`, `expired`): a compare-and-set, false
+    /// when the request is unknown or no longer pending.
+    fn decide_approval_request(
+        &self,
+        id: &str,
+        status: &str,
+        by: &str,
+        at: OffsetDateTime,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// An agent run as stored. The report is kept as JSON (the agent crate owns its type).

@@ -2,6 +2,8 @@
 //! processes (`shakedown list` while a campaign runs) are not blocked, a busy timeout so
 //! concurrent writers queue instead of failing, and migrations on open.
 
+mod accounts;
+mod approvals;
 mod campaigns;
 mod codec;
 mod events;
@@ -21,7 +23,8 @@ pub use migrations::SCHEMA_VERSION;
 
 use crate::error::io_reason;
 use crate::{
-    AttackResult, CampaignRecord, Event, HistoryEntry, Ranking, RunRow, Store, StoreError,
+    AccountRow, ApprovalRequestRow, AttackResult, CampaignRecord, Event, HistoryEntry, Ranking,
+    RunRow, Store, StoreError, TokenRow,
 };
 
 /// The database file inside a data directory.
@@ -237,5 +240,60 @@ impl Store for SqliteStore {
 
     fn runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
         runs::runs(&self.conn(), &self.path, limit)
+    }
+
+    fn upsert_account(&self, a: &AccountRow) -> Result<(), StoreError> {
+        accounts::upsert_account(&self.conn(), &self.path, a)
+    }
+
+    fn account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
+        accounts::account(&self.conn(), &self.path, id)
+    }
+
+    fn accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
+        accounts::accounts(&self.conn(), &self.path)
+    }
+
+    fn insert_token(&self, t: &TokenRow) -> Result<(), StoreError> {
+        accounts::insert_token(&self.conn(), &self.path, t)
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        accounts::token_by_hash(&self.conn(), &self.path, hash)
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        accounts::tokens(&self.conn(), &self.path)
+    }
+
+    fn revoke_token(&self, id: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        accounts::revoke_token(&self.conn(), &self.path, id, at)
+    }
+
+    fn insert_approval_request(&self, r: &ApprovalRequestRow) -> Result<(), StoreError> {
+        approvals::insert(&self.conn(), &self.path, r)
+    }
+
+    fn approval_request(&self, id: &str) -> Result<Option<ApprovalRequestRow>, StoreError> {
+        approvals::get(&self.conn(), &self.path, id)
+    }
+
+    fn approval_requests(
+        &self,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ApprovalRequestRow>, StoreError> {
+        approvals::list(&self.conn(), &self.path, status, limit)
+    }
+
+    fn decide_approval_request(
+        &self,
+        id: &str,
+        status: &str,
+        by: &str,
+        at: OffsetDateTime,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        approvals::decide(&self.conn(), &self.path, id, status, by, at, reason)
     }
 }

@@ -51,6 +51,12 @@ pub(super) fn insert_campaign(
             json_to_sql("component scores", &c.components)?,
         ],
     )
+    .and_then(|_| {
+        tx.execute(
+            "UPDATE campaigns SET pid = ?2 WHERE id = ?1",
+            params![c.campaign_id, std::process::id()],
+        )
+    })
     .map_err(|e| match extended_code(&e) {
         Some(SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE) => {
             StoreError::DuplicateCampaign(c.campaign_id.clone())
@@ -211,15 +217,38 @@ pub(super) fn mark_interrupted(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .or_store(path)?;
-    let ids = {
+    let rows = {
         let mut stmt = tx
-            .prepare("SELECT id FROM campaigns WHERE status = ?1 ORDER BY started_at, rowid")
+            .prepare("SELECT id, pid FROM campaigns WHERE status = ?1 ORDER BY started_at, rowid")
             .or_store(path)?;
-        stmt.query_map([&running], |r| r.get::<_, String>(0))
-            .or_store(path)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .or_store(path)?
+        stmt.query_map([&running], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<u32>>(1)?))
+        })
+        .or_store(path)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .or_store(path)?
     };
+    // A campaign whose process still runs is live, not interrupted (a row without a pid was
+    // written by an older build and has no live owner to protect).
+    let ids: Vec<String> = rows
+        .into_iter()
+        .filter(|(_, pid)| !pid.is_some_and(process_alive))
+        .map(|(id, _)| id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    tx.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS dead_campaigns (id TEXT PRIMARY KEY)",
+        [],
+    )
+    .or_store(path)?;
+    tx.execute("DELETE FROM temp.dead_campaigns", [])
+        .or_store(path)?;
+    for id in &ids {
+        tx.execute("INSERT INTO temp.dead_campaigns (id) VALUES (?1)", [id])
+            .or_store(path)?;
+    }
     tx.execute(
         "UPDATE campaigns SET status = ?2, \
          tests_run = (SELECT COUNT(*) FROM results r WHERE r.campaign_id = campaigns.id), \
@@ -229,7 +258,7 @@ pub(super) fn mark_interrupted(
              WHERE r.campaign_id = campaigns.id AND r.verdict = ?4), \
          tests_inconclusive = (SELECT COUNT(*) FROM results r \
              WHERE r.campaign_id = campaigns.id AND r.verdict = ?5) \
-         WHERE status = ?1",
+         WHERE status = ?1 AND id IN (SELECT id FROM temp.dead_campaigns)",
         params![
             running,
             enum_to_sql(&CampaignStatus::Interrupted)?,
@@ -241,6 +270,20 @@ pub(super) fn mark_interrupted(
     .or_store(path)?;
     tx.commit().or_store(path)?;
     Ok(ids)
+}
+
+/// Whether the process `pid` is alive on this machine (a zombie has exited). Our own pid is
+/// alive by definition.
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 /// A `campaigns` row as stored, decoded outside the rusqlite callback so decode errors can

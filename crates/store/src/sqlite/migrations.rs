@@ -10,7 +10,7 @@ use super::codec::OrStore;
 use crate::StoreError;
 
 /// `(version, SQL)`, in order. The version after applying entry `i` is `i + 1`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_RUNS)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_RUNS), (3, V3_ACCESS)];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -112,6 +112,49 @@ CREATE TABLE runs (
 ) STRICT;
 -- runs(limit): newest first.
 CREATE INDEX runs_by_start ON runs (started_at);
+";
+
+/// The control plane: the pid of the process carrying each campaign, accounts with their roles, bearer tokens (only their SHA-256 is kept),
+/// and approval requests waiting for a human.
+const V3_ACCESS: &str = "
+-- The process carrying a running campaign: only campaigns whose process is gone are
+-- marked interrupted (a second process opening the store must not touch live ones).
+ALTER TABLE campaigns ADD COLUMN pid INTEGER;
+
+CREATE TABLE accounts (
+    id         TEXT NOT NULL PRIMARY KEY,
+    kind       TEXT NOT NULL,                          -- person, service
+    roles      TEXT NOT NULL,                          -- JSON array of role names
+    created_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE tokens (
+    id         TEXT NOT NULL PRIMARY KEY,              -- tok_…, shown in lists; not a secret
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    label      TEXT NOT NULL,
+    hash       TEXT NOT NULL UNIQUE,                   -- hex SHA-256 of the bearer token
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    revoked_at TEXT
+) STRICT;
+
+CREATE TABLE approval_requests (
+    id           TEXT NOT NULL PRIMARY KEY,
+    kind         TEXT NOT NULL,                        -- campaign, agent_run
+    environment  TEXT NOT NULL,
+    resource     TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    status       TEXT NOT NULL,                        -- pending, approved, denied, expired
+    plan         TEXT NOT NULL,                        -- JSON plan snapshot
+    plan_hash    TEXT NOT NULL,
+    risk         TEXT NOT NULL,                        -- JSON risk score
+    request      TEXT NOT NULL,                        -- JSON: the frozen request to run
+    decided_by   TEXT,
+    decided_at   TEXT,
+    reason       TEXT
+) STRICT;
+CREATE INDEX approval_requests_by_status ON approval_requests (status, created_at);
 ";
 
 /// The schema version recorded in the file.

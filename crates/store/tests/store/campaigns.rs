@@ -208,8 +208,16 @@ fn mark_interrupted_flips_running_campaigns_and_counts_their_results() {
                 .insert_result("chaos_0000000a", seq as u32, &r)
                 .unwrap();
         }
+        // Campaigns of a live process (this one) are left alone.
+        assert!(store.mark_interrupted().unwrap().is_empty());
         // The process "dies" here: the store is dropped with two campaigns running.
     }
+    // Stand in for the dead process: a pid that is not running (the kernel's pid_max is
+    // below 2^22 by default, and at most 2^22).
+    let conn = rusqlite::Connection::open(dir.path().join(shakedown_store::DB_FILE_NAME)).unwrap();
+    conn.execute("UPDATE campaigns SET pid = 4194305", [])
+        .unwrap();
+    drop(conn);
     let store = SqliteStore::open_dir(dir.path()).unwrap();
     assert_eq!(
         store.mark_interrupted().unwrap(),
