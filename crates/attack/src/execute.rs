@@ -91,8 +91,13 @@ pub async fn execute(pattern: Pattern, ctx: &AttackContext) -> AttackResult {
             o = run_pattern(pattern, ctx) => o,
             _ = ctx.halt.cancelled() => halted(),
         };
-        let recovery = health::wait_recovery(ctx).await;
-        (outcome, Some(recovery))
+        // After a halt nothing more goes to the target, not even the recovery probe.
+        let recovery = if ctx.halt.is_cancelled() {
+            None
+        } else {
+            Some(health::wait_recovery(ctx).await)
+        };
+        (outcome, recovery)
     };
 
     let mut verdict = outcome.verdict;

@@ -51,6 +51,14 @@ pub async fn wait_recovery(ctx: &AttackContext) -> Recovery {
     let window = ctx.limits.recovery_window;
     let start = Instant::now();
     loop {
+        // A halt ends the wait before another probe is sent.
+        if ctx.halt.is_cancelled() {
+            return Recovery {
+                recovered: false,
+                recovery_ms: None,
+                window_ms: window.as_millis() as u64,
+            };
+        }
         if probe(ctx).await.healthy {
             return Recovery {
                 recovered: true,

@@ -211,7 +211,7 @@ pub async fn send_paced(
     retries: u32,
     deadline: tokio::time::Instant,
     halt: &tokio_util::sync::CancellationToken,
-    seen: &mut dyn FnMut(&Outcome),
+    seen: &mut (dyn FnMut(&Outcome) + Send),
 ) -> Option<Outcome> {
     let mut tried = 0;
     loop {

@@ -7,6 +7,7 @@ pub mod campaigns;
 pub mod demo;
 pub mod event_writer;
 pub mod fault_proxy;
+pub mod guardian;
 pub mod halt;
 pub mod keys;
 pub mod ledger;
@@ -20,7 +21,9 @@ pub mod resilience;
 pub mod run;
 pub mod run_report;
 pub mod schema;
+pub mod serve;
 pub mod tcp_proxy;
+pub mod token;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -76,6 +76,9 @@ pub enum Command {
     Halt(commands::halt::HaltArgs),
     /// Lift a halt.
     Resume,
+    /// Listen on NATS for `guardian.halt_chaos` (halt everything, like `shakedown halt`) and
+    /// `guardian.resume_chaos` (resume), printing every action.
+    Guardian(commands::guardian::GuardianArgs),
     /// List agent runs, newest first.
     Runs(commands::run_report::RunsArgs),
     /// Print a stored run's report (json, markdown, junit, sarif).
@@ -93,6 +96,11 @@ pub enum Command {
     Ledger(commands::ledger::LedgerArgs),
     /// The ledger's signing keys: `rotate` (recorded in the ledger, signed by the old key).
     Keys(commands::keys::KeysArgs),
+    /// The REST API: campaigns, approvals, halt, ledger, budgets, events, OpenAPI, metrics
+    /// (bearer tokens from `shakedown token create`).
+    Serve(commands::serve::ServeArgs),
+    /// Bearer tokens of the REST API: `create` (printed once), `list`, `revoke`.
+    Token(commands::token::TokenArgs),
 }
 
 /// Runs one command and maps the result to the documented exit code.
@@ -109,19 +117,22 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Load(args) => commands::load::run(args).await,
         Command::MockLlm(args) => commands::mock_llm::run(args).await,
         Command::PgProxy(args) => commands::pg_proxy::run(args, cli.data_dir).await,
-        Command::TcpProxy(args) => commands::tcp_proxy::run(args).await,
+        Command::TcpProxy(args) => commands::tcp_proxy::run(args, cli.data_dir).await,
         Command::FaultProxy(args) => commands::fault_proxy::run(args, cli.data_dir).await,
         Command::Profiles => commands::profiles::run(),
         Command::Run(cmd) => commands::run::run(cmd, cli.data_dir).await,
         Command::PgSandbox(args) => commands::pg_sandbox::run(args, cli.data_dir).await,
         Command::Halt(args) => commands::halt::halt(args, cli.data_dir),
         Command::Resume => commands::halt::resume(cli.data_dir),
+        Command::Guardian(args) => commands::guardian::run(args, cli.data_dir).await,
         Command::Runs(args) => commands::run_report::list(args, cli.data_dir),
         Command::Report(args) => commands::run_report::show(&args.id, args.format, cli.data_dir),
         Command::Status(args) => commands::run_report::status(args, cli.data_dir),
         Command::Terminate(args) => commands::run_report::terminate(args, cli.data_dir),
         Command::Ledger(args) => commands::ledger::run(args, cli.data_dir),
         Command::Keys(args) => commands::keys::run(args, cli.data_dir),
+        Command::Serve(args) => commands::serve::run(args, cli.data_dir).await,
+        Command::Token(args) => commands::token::run(args, cli.data_dir),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -491,3 +491,212 @@ fn a_signed_approval_admits_exactly_its_plan_until_it_expires() {
         .assert()
         .success();
 }
+
+#[test]
+fn tokens_are_shown_once_stored_hashed_listed_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shakedown(dir.path())
+        .args([
+            "token",
+            "create",
+            "--account",
+            "ci-bot",
+            "--role",
+            "chaos_agent_service",
+            "--kind",
+            "service",
+            "--label",
+            "ci",
+            "--expires",
+            "720h",
+        ])
+        .assert()
+        .success();
+    let secret = String::from_utf8_lossy(&out.get_output().stdout)
+        .trim()
+        .to_string();
+    assert!(secret.starts_with("shk_") && secret.len() == 68, "{secret}");
+    // The store keeps the hash, never the token.
+    let db = std::fs::read(dir.path().join(shakedown_store::DB_FILE_NAME)).unwrap();
+    let wal = std::fs::read(
+        dir.path()
+            .join(format!("{}-wal", shakedown_store::DB_FILE_NAME)),
+    )
+    .unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the token itself is stored"
+        );
+    }
+    let out = shakedown(dir.path())
+        .args(["token", "list", "--json"])
+        .assert()
+        .success();
+    let list: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let t = &list[0];
+    assert_eq!(t["account"], "ci-bot");
+    assert_eq!(t["roles"][0], "chaos_agent_service");
+    assert_eq!(t["state"], "active");
+    assert!(!list.to_string().contains(&secret));
+    let id = t["id"].as_str().unwrap().to_string();
+
+    shakedown(dir.path())
+        .args(["token", "revoke", &id])
+        .assert()
+        .success();
+    let out = shakedown(dir.path())
+        .args(["token", "list", "--json"])
+        .assert()
+        .success();
+    let list: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(list[0]["state"], "revoked");
+    let out = shakedown(dir.path())
+        .args(["token", "revoke", &id])
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("already revoked"));
+    let entries = ledger(dir.path());
+    let acts = actions(&entries);
+    assert!(
+        acts.contains(&"token_created") && acts.contains(&"token_revoked"),
+        "{acts:?}"
+    );
+    assert!(!serde_json::to_string(&entries).unwrap().contains(&secret));
+}
+
+#[test]
+fn bad_token_requests_are_refused_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shakedown(dir.path())
+        .args(["token", "create", "--account", "eve", "--role", "root"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("unknown role `root`") && err.contains("chaos_agent_service"),
+        "{err}"
+    );
+    let out = shakedown(dir.path())
+        .args(["token", "create", "--account", "eve"])
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("--role"));
+    shakedown(dir.path())
+        .args([
+            "token",
+            "create",
+            "--account",
+            "eve",
+            "--role",
+            "viewer",
+            "--expires",
+            "soon",
+        ])
+        .assert()
+        .code(2);
+    shakedown(dir.path())
+        .args(["token", "revoke", "tok_nope"])
+        .assert()
+        .code(2);
+    let out = shakedown(dir.path())
+        .args(["token", "list", "--json"])
+        .assert()
+        .success();
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout).trim(),
+        "[]"
+    );
+}
+
+#[test]
+fn production_needs_a_healthy_halt_path() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (weak, file) = weak_api(&rt, dir.path(), "");
+    let prod = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("environment: staging", "environment: production");
+    let file = write(dir.path(), "prod.yaml", &prod);
+    // The halt registry is a file, not a directory: a halt could not find this campaign.
+    std::fs::write(dir.path().join("active"), b"not a directory").unwrap();
+    let out = shakedown(dir.path())
+        .args(["campaign", "--approve", "--patterns", "xss_attack", "-f"])
+        .arg(&file)
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("halt"), "{err}");
+    rt.block_on(weak.shutdown());
+    assert!(
+        !actions(&ledger(dir.path())).contains(&"started"),
+        "nothing started"
+    );
+}
+
+#[test]
+fn editing_the_system_file_never_changes_a_campaign_in_flight() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (weak, file) = weak_api(&rt, dir.path(), "engine: {max_attack_duration: 3s}\n");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let (decoy_port, decoy_hits) = counting_listener();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("shakedown"))
+        .env("SHAKEDOWN_DATA_DIR", dir.path())
+        .env("USER", "alice")
+        .args([
+            "campaign",
+            "--approve",
+            "--patterns",
+            "xss_attack,burst_traffic,sql_injection",
+            "-f",
+        ])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once `started` is in the ledger the plan is fixed; edit the file while it runs.
+    let ledger_path = Ledger::open_in_data_dir(dir.path()).unwrap().path();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&ledger_path).unwrap_or_default();
+        if text.contains("\"action\":\"started\"") {
+            assert!(
+                !text.contains("\"action\":\"completed\""),
+                "the campaign ended before the edit"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "campaign never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let edited = original
+        .replace(
+            &weak.url().to_string(),
+            &format!("http://127.0.0.1:{decoy_port}"),
+        )
+        .replace("/search", "/elsewhere");
+    assert_ne!(edited, original);
+    std::fs::write(&file, edited).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.code().is_some_and(|c| c <= 1), "{status:?}");
+    rt.block_on(weak.shutdown());
+    assert_eq!(
+        decoy_hits.load(Ordering::SeqCst),
+        0,
+        "the edited target was attacked"
+    );
+    let entries = ledger(dir.path());
+    let mut attacks: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["action"] == "attack")
+        .map(|e| e["data"]["pattern"].as_str().unwrap())
+        .collect();
+    attacks.sort();
+    assert_eq!(attacks, ["burst_traffic", "sql_injection", "xss_attack"]);
+}

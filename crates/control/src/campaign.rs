@@ -16,6 +16,7 @@ use shakedown_govern::Decision;
 use shakedown_store::Store;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::error::{CampaignError, decision_name};
 use crate::events::EventBus;
@@ -42,6 +43,9 @@ pub struct RunOptions {
     /// A signed approval of this exact plan (`shakedown approve`), checked against the plan's
     /// hash, its signature and the clock.
     pub approval: Option<shakedown_govern::Approval>,
+    /// The campaign's id, when the caller must know it before the campaign ends (the API
+    /// answers with it at once); a fresh one otherwise.
+    pub campaign_id: Option<String>,
 }
 
 impl RunOptions {
@@ -53,6 +57,7 @@ impl RunOptions {
             limits: Limits::default(),
             secrets: Arc::new(|name| std::env::var(name).ok()),
             approval: None,
+            campaign_id: None,
         }
     }
 }
@@ -68,7 +73,8 @@ pub struct CampaignRunner {
     pub governance: Governance,
 }
 
-fn new_campaign_id() -> String {
+/// A fresh campaign id (`chaos_` and 8 hex digits).
+pub fn new_campaign_id() -> String {
     format!("chaos_{:08x}", rand::random::<u32>())
 }
 
@@ -87,7 +93,7 @@ pub fn planned(
     let mut plan_opts = opts.plan.clone();
     plan_opts.approved = true;
     let plan = plan(spec, &plan_opts, &rankings)?;
-    let snapshot = campaign_plan_snapshot(&plan, spec.blast_radius_limit);
+    let snapshot = campaign_plan_snapshot(&plan, spec);
     let hash = plan_hash(&snapshot);
     Ok((plan, snapshot, hash))
 }
@@ -105,7 +111,7 @@ impl CampaignRunner {
         // the refusal; the planner's own production check would refuse unrecorded.
         let (plan, snapshot, plan_hash) = planned(self.store.as_ref(), spec, opts)?;
         let limits = apply_engine_settings(opts.limits.clone(), &spec.engine);
-        let id = new_campaign_id();
+        let id = opts.campaign_id.clone().unwrap_or_else(new_campaign_id);
         let env = plan.environment;
         let gov = &self.governance;
 
@@ -257,8 +263,9 @@ impl CampaignRunner {
                     break 'components;
                 }
                 self.progress.attack_started(&pc.component.id, pattern);
-                let _span = tracing::info_span!("attack", campaign_id = %id, component = %pc.component.id, pattern = %pattern).entered();
-                let result = execute(pattern, &ctx).await;
+                // Instrumented, not entered: an entered span must not live across an await.
+                let span = tracing::info_span!("attack", campaign_id = %id, component = %pc.component.id, pattern = %pattern);
+                let result = execute(pattern, &ctx).instrument(span).await;
                 self.store.insert_result(&id, seq, &result)?;
                 gov.record(
                     CAMPAIGN_CATEGORY,
@@ -431,4 +438,16 @@ fn injection_event(campaign_id: &str, r: &AttackResult) -> Event {
         }),
         OffsetDateTime::now_utc(),
     )
+}
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    /// The API spawns campaigns on its multi-threaded runtime: the future must be `Send`.
+    #[allow(dead_code)]
+    fn a_campaign_future_is_send(r: &CampaignRunner, s: &SystemSpec, o: &RunOptions) {
+        fn send<T: Send>(_: T) {}
+        send(r.run(s, o));
+    }
 }

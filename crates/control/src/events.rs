@@ -19,6 +19,8 @@ pub struct EventBus {
     /// The JSON-lines file and its path (for error messages).
     file: Option<(Arc<Mutex<File>>, String)>,
     tx: broadcast::Sender<Event>,
+    /// Also published on NATS (`chaos.<event_type>`), never waiting for it.
+    nats: Option<crate::nats::EventPublisher>,
 }
 
 impl EventBus {
@@ -28,7 +30,15 @@ impl EventBus {
             store,
             file: None,
             tx,
+            nats: None,
         }
+    }
+
+    /// Also publish every event on NATS, on `chaos.<event_type>`. Publishing only queues:
+    /// a slow or dead NATS server never stalls the bus (drops are counted by the publisher).
+    pub fn with_nats(mut self, publisher: crate::nats::EventPublisher) -> EventBus {
+        self.nats = Some(publisher);
+        self
     }
 
     /// Also append every event as one JSON line to `path` (created or appended to).
@@ -63,6 +73,9 @@ impl EventBus {
                     path: path.clone(),
                     reason: e.to_string(),
                 })?;
+        }
+        if let Some(nats) = &self.nats {
+            nats.publish(&event);
         }
         // No subscribers is fine.
         let _ = self.tx.send(event);

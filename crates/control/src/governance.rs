@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use shakedown_core::Family;
 use shakedown_core::campaign::Ranking;
-use shakedown_core::system::Environment;
+use shakedown_core::system::{Environment, SystemSpec};
 pub use shakedown_govern::{PlanHash, RiskAction, RiskInput, RiskScore, risk_score};
 use shakedown_ledger::{Entry, Ledger, LedgerError};
 
@@ -80,9 +80,12 @@ pub fn default_actor() -> String {
         .unwrap_or_else(|| "cli".to_string())
 }
 
-/// What a campaign will do, as recorded and hashed: environment, blast radius limit and per
-/// component its target and patterns. Ordered maps, so equal plans hash equally.
-pub fn campaign_plan_snapshot(plan: &Plan, blast_radius_limit: u32) -> Value {
+/// What a campaign will do, as recorded and hashed: environment, blast radius limit, per
+/// component its full definition (target, endpoints, auth header and secret name, claimed
+/// guardrails, severities) and patterns, and the policy it runs under (scope, engine limits,
+/// error budget). Ordered maps, so equal plans hash equally; a change to any of these after an
+/// approval changes the hash and voids the approval.
+pub fn campaign_plan_snapshot(plan: &Plan, spec: &SystemSpec) -> Value {
     let components: BTreeMap<&str, Value> = plan
         .components
         .iter()
@@ -92,14 +95,20 @@ pub fn campaign_plan_snapshot(plan: &Plan, blast_radius_limit: u32) -> Value {
                 json!({
                     "target": c.component.target,
                     "patterns": c.patterns.iter().map(|p| p.name()).collect::<Vec<_>>(),
+                    "definition": c.component,
                 }),
             )
         })
         .collect();
     json!({
         "environment": plan.environment,
-        "blast_radius_limit": blast_radius_limit,
+        "blast_radius_limit": spec.blast_radius_limit,
         "components": components,
+        "policy": {
+            "scope": spec.scope,
+            "engine": spec.engine,
+            "error_budget": spec.effective_error_budget(),
+        },
     })
 }
 

@@ -4,11 +4,17 @@
 //! A latch file that cannot be read counts as set (fail closed).
 //!
 //! Processes carrying a campaign or run register in `active/` (one file per pid, removed when
-//! they end), so `halt` knows whom to signal even across processes.
+//! they end), so `halt` knows whom to signal even across processes. Long-lived processes that
+//! must not be signalled (the standalone proxies) [`watch`] the latch instead.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch as tokio_watch;
+
+/// How often proxies look at the latch: well inside the 100 ms halt target.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Why and by whom chaos is halted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +141,81 @@ pub fn active(data_dir: &Path) -> Vec<Active> {
     out
 }
 
+/// Watches the latch of `data_dir`: a task reads it every `interval` and publishes every
+/// change (an unreadable latch is published as set). The receiver starts with the latch as it
+/// is now. The task ends when every receiver is dropped.
+///
+/// # Panics
+///
+/// Outside a tokio runtime (it spawns the polling task).
+pub fn watch(data_dir: &Path, interval: Duration) -> tokio_watch::Receiver<Option<HaltInfo>> {
+    let dir = data_dir.to_path_buf();
+    let (tx, rx) = tokio_watch::channel(halted(&dir));
+    tokio::spawn(async move {
+        // Runs as long as someone listens (a proxy's whole life); each pass is one small read.
+        loop {
+            tokio::select! {
+                () = tx.closed() => break,
+                () = tokio::time::sleep(interval) => {}
+            }
+            let now = halted(&dir);
+            tx.send_if_modified(|cur| {
+                if *cur == now {
+                    false
+                } else {
+                    *cur = now;
+                    true
+                }
+            });
+        }
+    });
+    rx
+}
+
+/// A change of the latch as a follower sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LatchChange {
+    /// Chaos is halted: remove every fault and inject none until resumed.
+    Halted(HaltInfo),
+    /// The halt was lifted.
+    Resumed,
+}
+
+/// Turns a [`watch`] receiver into halt / resume transitions, for a process that obeys the
+/// latch without being signalled.
+#[derive(Debug)]
+pub struct LatchFollower {
+    rx: tokio_watch::Receiver<Option<HaltInfo>>,
+    halted: bool,
+}
+
+impl LatchFollower {
+    /// Follows `rx`; a latch already set is the first change.
+    pub fn new(rx: tokio_watch::Receiver<Option<HaltInfo>>) -> Self {
+        Self { rx, halted: false }
+    }
+
+    /// The next transition (a new reason while already halted is not one); `None` when the
+    /// watcher has ended.
+    pub async fn next(&mut self) -> Option<LatchChange> {
+        loop {
+            let now = self.rx.borrow_and_update().clone();
+            match (self.halted, now) {
+                (false, Some(info)) => {
+                    self.halted = true;
+                    return Some(LatchChange::Halted(info));
+                }
+                (true, None) => {
+                    self.halted = false;
+                    return Some(LatchChange::Resumed);
+                }
+                _ => {}
+            }
+            self.rx.changed().await.ok()?;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +260,68 @@ mod tests {
         assert!(active(&dir).is_empty());
         assert!(!dir.join("active/999999999").exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn watch_publishes_set_unreadable_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        let mut rx = watch(data, Duration::from_millis(10));
+        assert!(rx.borrow().is_none());
+        let info = HaltInfo {
+            by: "alice".into(),
+            at: "2026-11-22T04:00:00.123Z".into(),
+            reason: "drill".into(),
+        };
+        set(data, &info).unwrap();
+        let wait = Duration::from_secs(2);
+        let seen = tokio::time::timeout(wait, rx.wait_for(Option::is_some))
+            .await
+            .expect("the set latch is seen")
+            .unwrap()
+            .clone();
+        assert_eq!(seen, Some(info));
+        clear(data).unwrap();
+        tokio::time::timeout(wait, rx.wait_for(Option::is_none))
+            .await
+            .expect("the cleared latch is seen")
+            .unwrap();
+        // Fail closed: garbage in the latch file is a halt.
+        std::fs::write(data.join("halted.json"), "{oops").unwrap();
+        let seen = tokio::time::timeout(wait, rx.wait_for(Option::is_some))
+            .await
+            .expect("the unreadable latch is seen")
+            .unwrap()
+            .clone();
+        assert!(seen.unwrap().reason.contains("treated as halted"));
+        // A receiver that starts while halted sees it at once.
+        assert!(watch(data, Duration::from_millis(10)).borrow().is_some());
+    }
+
+    async fn next(f: &mut LatchFollower) -> Option<LatchChange> {
+        tokio::time::timeout(Duration::from_secs(2), f.next())
+            .await
+            .expect("a change")
+    }
+
+    #[tokio::test]
+    async fn a_follower_sees_transitions_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        let info = |reason: &str| HaltInfo {
+            by: "ops".into(),
+            at: "2026-11-22T04:00:00Z".into(),
+            reason: reason.into(),
+        };
+        set(data, &info("first")).unwrap();
+        let mut f = LatchFollower::new(watch(data, Duration::from_millis(10)));
+        assert_eq!(next(&mut f).await, Some(LatchChange::Halted(info("first"))));
+        // A second halt while halted is no transition; the resume is.
+        set(data, &info("second")).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        clear(data).unwrap();
+        assert_eq!(next(&mut f).await, Some(LatchChange::Resumed));
+        set(data, &info("third")).unwrap();
+        assert_eq!(next(&mut f).await, Some(LatchChange::Halted(info("third"))));
     }
 }

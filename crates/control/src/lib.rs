@@ -2,15 +2,20 @@
 //! scores and ranks the results, persists them, publishes events and renders reports.
 
 pub mod approval_signer;
+pub mod auth;
 pub mod budget_gate;
 pub mod campaign;
 pub mod error;
 pub mod events;
 pub mod governance;
+pub mod halt;
 pub mod halt_latch;
+pub mod launch;
+pub mod nats;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod schedule;
 
 pub use campaign::{CampaignRunner, RunOptions, planned};
 pub use error::CampaignError;

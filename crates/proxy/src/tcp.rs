@@ -9,4 +9,4 @@ pub mod model;
 mod registry;
 
 pub use model::{ApiError, ProxySpec, Stream, ToxicKind, ToxicSpec};
-pub use registry::{ProxyView, TcpProxyServer, TcpServerConfig};
+pub use registry::{Halted, ProxyView, TcpProxyServer, TcpServerConfig};

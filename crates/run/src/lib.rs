@@ -17,3 +17,10 @@ pub use agent_url::check_url;
 pub use error::RunError;
 pub use execute::execute;
 pub use request::{AgentTarget, FaultScenario, Named, RunRequest};
+
+/// A fresh run id: `run-` and 12 hex digits from the operating system's random source.
+pub fn new_run_id() -> String {
+    let bytes: [u8; 6] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("run-{hex}")
+}

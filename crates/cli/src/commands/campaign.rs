@@ -68,6 +68,10 @@ pub struct RunArgs {
     /// expired).
     #[arg(long, value_name = "FILE", conflicts_with = "approve")]
     pub approval: Option<PathBuf>,
+    /// Also publish every event on NATS, on `chaos.<event_type>` (nats://host:port); a NATS
+    /// server that is down or slow never stalls the campaign (events dropped and counted).
+    #[arg(long, env = super::guardian::NATS_URL_ENV, value_name = "URL", value_parser = super::guardian::nats_url)]
+    pub nats: Option<String>,
 }
 
 pub async fn run(args: CampaignArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
@@ -130,7 +134,12 @@ pub async fn run_campaign(
     }
     let _active =
         shakedown_control::halt_latch::register(&data, "campaign", &file.display().to_string())
-            .with_context(|| format!("cannot register the campaign in {}", data.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot register the campaign in the halt registry of {}",
+                    data.display()
+                )
+            })?;
     let governance = match Governance::open(&data, default_actor()) {
         Ok(g) => g,
         Err(e) => {
@@ -140,45 +149,30 @@ pub async fn run_campaign(
             return Ok(Exit::Error);
         }
     };
-    // The error budget gate: below the threshold nothing starts (the API answers 429 with
-    // `X-Gate-Enforced: BudgetExhausted`; the CLI refuses with the same reason).
-    let budget = spec.effective_error_budget();
-    if let Some(settings) = &budget {
-        use shakedown_control::budget_gate::{self, BudgetDecision};
-        let now = time::OffsetDateTime::now_utc();
-        let decision = budget_gate::check(&data, spec.environment, settings, now)
-            .with_context(|| format!("cannot read the error budgets in {}", data.display()))?;
-        if let BudgetDecision::Exhausted {
-            remaining,
-            retry_after,
-        } = decision
-        {
-            let _ = governance.record(
-                shakedown_control::governance::CAMPAIGN_CATEGORY,
-                spec.environment,
-                "budget_gate",
-                &file.display().to_string(),
-                serde_json::json!({
-                    "gate": "BudgetExhausted",
-                    "remaining": remaining,
-                    "threshold": settings.threshold,
-                    "retry_after_secs": retry_after.whole_seconds(),
-                }),
-            );
-            eprintln!(
-                "error: refusing to start the campaign: BudgetExhausted — the {} error budget is at {:.0}%, below {:.0}%; retry after {} s",
-                spec.environment,
-                remaining * 100.0,
-                settings.threshold * 100.0,
-                retry_after.whole_seconds()
-            );
-            return Ok(Exit::Error);
-        }
+    // The same gates the API applies: halt latch, ledger, the production halt path and the
+    // error budget (the API answers 429 with `X-Gate-Enforced: BudgetExhausted`; the CLI
+    // refuses with the same reason).
+    if let Err(refusal) = shakedown_control::launch::preflight(
+        &data,
+        &spec,
+        &governance,
+        &file.display().to_string(),
+        time::OffsetDateTime::now_utc(),
+    ) {
+        eprintln!("error: refusing to start the campaign: {refusal}");
+        return Ok(Exit::Error);
     }
     let store = open_store(data_dir)?;
     let mut bus = EventBus::new(store.clone());
     if let Some(path) = &args.events {
         bus = bus.with_jsonl(path)?;
+    }
+    // Dropped when this function returns: flushes the last events and prints the count.
+    let mut _nats_summary = None;
+    if let Some(url) = &args.nats {
+        let (publisher, summary) = super::guardian::event_publisher(url)?;
+        bus = bus.with_nats(publisher);
+        _nats_summary = Some(summary);
     }
     let progress = Arc::new(TerminalProgress::new());
     let runner = CampaignRunner {
@@ -208,16 +202,15 @@ pub async fn run_campaign(
     let record = runner.run(&spec, &opts).await;
     finish(&progress);
     let record = record?;
-    if let Some(settings) = &budget {
-        // Every attack that ran was an injection, whatever its verdict.
-        let remaining = shakedown_control::budget_gate::burn(
-            &data,
-            spec.environment,
-            settings,
-            time::OffsetDateTime::now_utc(),
-            record.results.len(),
-        )
-        .with_context(|| format!("cannot update the error budgets in {}", data.display()))?;
+    // Every attack that ran was an injection, whatever its verdict.
+    let remaining = shakedown_control::launch::burn_budget(
+        &data,
+        &spec,
+        record.results.len(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .with_context(|| format!("cannot update the error budgets in {}", data.display()))?;
+    if let Some(remaining) = remaining {
         eprintln!(
             "error budget of {}: {:.0}% left",
             spec.environment,

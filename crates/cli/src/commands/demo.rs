@@ -88,6 +88,7 @@ pub async fn run(args: DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Ex
         // started on loopback. The ledger still records the risk score and `approved` by $USER.
         approve: true,
         approval: None,
+        nats: None,
     };
     let exit = run_campaign(run_args, Some(store_dir), opts).await;
     guarded.shutdown().await;

@@ -1,17 +1,27 @@
 //! `shakedown fault-proxy`: the HTTP fault proxy as a standalone process. Faults from a config
 //! file (Flakestorm's `chaos:` block and Shakedown's extensions) and/or a built-in profile
-//! fire on the calls that pass through; every fired fault is a `fault_injected` event.
+//! fire on the calls that pass through; every fired fault is a `fault_injected` event. It
+//! obeys the data directory's halt latch: while `shakedown halt` is in force no fault fires
+//! (pure pass-through) until `shakedown resume`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::Args;
+use serde_json::json;
+use shakedown_control::halt_latch::{self, LatchChange, LatchFollower};
 use shakedown_core::Event;
 use shakedown_faults::server::Route;
-use shakedown_faults::{FaultConfig, FaultEngine, FaultProxy, FaultProxyOptions, Planner};
+use shakedown_faults::{
+    CallInfo, Decider, FaultConfig, FaultEngine, FaultProxy, FaultProxyOptions, FiredFault, Planner,
+};
+use shakedown_store::default_data_dir;
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::open_store;
 use crate::exit::Exit;
@@ -45,6 +55,22 @@ pub struct FaultProxyArgs {
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
 
+/// The fault engine behind the halt switch: while halted no fault fires and calls are not
+/// numbered, so the schedule picks up where it was after `resume`.
+struct Gated {
+    engine: FaultEngine,
+    halted: Arc<AtomicBool>,
+}
+
+impl Decider for Gated {
+    fn decide(&self, call: &mut CallInfo) -> Vec<FiredFault> {
+        if self.halted.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
+        self.engine.decide(call)
+    }
+}
+
 pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
     let mut config = match load_config(&args)? {
         Some(c) => c,
@@ -75,7 +101,7 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     let (events, writer) = match &args.events {
         Some(path) => {
             let (tx, rx) = mpsc::unbounded_channel::<Event>();
-            let store = open_store(data_dir)?;
+            let store = open_store(data_dir.clone())?;
             let writer = super::event_writer::spawn(path, store, rx)?;
             let (btx, mut brx) = mpsc::channel::<Event>(1024);
             tokio::spawn(async move {
@@ -91,10 +117,23 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     };
     let halt = crate::halt::on_signals();
     let planner: Planner = Arc::new(shakedown_faults::plan::plan_for_request);
+    let halted = Arc::new(AtomicBool::new(false));
+    let data = data_dir.unwrap_or_else(default_data_dir);
+    let latch = LatchFollower::new(halt_latch::watch(&data, halt_latch::WATCH_INTERVAL));
+    let obeying = tokio::spawn(obey(
+        latch,
+        Arc::clone(&halted),
+        rules,
+        events.clone(),
+        halt.clone(),
+    ));
     let proxy = FaultProxy::start(FaultProxyOptions {
         listen,
         settings,
-        decider: Arc::new(FaultEngine::new(config, seed)),
+        decider: Arc::new(Gated {
+            engine: FaultEngine::new(config, seed),
+            halted,
+        }),
         planner,
         events,
         halt: halt.clone(),
@@ -112,10 +151,63 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     }
     halt.cancelled().await;
     proxy.shutdown().await;
+    let _ = obeying.await;
     if let Some(w) = writer {
         w.finish().await?;
     }
     Ok(Exit::Passed)
+}
+
+/// Follows the halt latch until `stop`: on halt no rule fires any more (reported as
+/// `halted_by_guardian`), on resume they fire again.
+async fn obey(
+    mut latch: LatchFollower,
+    halted: Arc<AtomicBool>,
+    rules: usize,
+    events: Option<mpsc::Sender<Event>>,
+    stop: CancellationToken,
+) {
+    // One pass per latch transition, for the life of the proxy.
+    loop {
+        let change = tokio::select! {
+            () = stop.cancelled() => return,
+            c = latch.next() => c,
+        };
+        let event = match change {
+            None => return,
+            Some(LatchChange::Halted(info)) => {
+                halted.store(true, Ordering::SeqCst);
+                eprintln!(
+                    "fault-proxy: chaos halted (by {} at {}: {}): {rules} rule(s) suspended, calls pass through untouched until `shakedown resume`",
+                    info.by, info.at, info.reason
+                );
+                Event::named(
+                    "halted_by_guardian",
+                    None,
+                    Some(shakedown_faults::events::COMPONENT),
+                    json!({"halt": info, "suspended_rules": rules}),
+                    OffsetDateTime::now_utc(),
+                )
+            }
+            Some(LatchChange::Resumed) => {
+                halted.store(false, Ordering::SeqCst);
+                eprintln!("fault-proxy: chaos resumed; faults fire again");
+                Event::named(
+                    "resumed",
+                    None,
+                    Some(shakedown_faults::events::COMPONENT),
+                    json!({"suspended_rules": rules}),
+                    OffsetDateTime::now_utc(),
+                )
+            }
+        };
+        if let Some(tx) = &events {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tx.send(event) => {}
+            }
+        }
+    }
 }
 
 /// The config from `--config` and/or `--profile`; `None` when the file has errors (already

@@ -1,6 +1,8 @@
 //! `shakedown pg-proxy`: the PostgreSQL interception proxy as a standalone process. Every
 //! statement is classified and checked against the policy; events go to `--events` (JSON lines)
-//! and the store.
+//! and the store. It obeys the data directory's halt latch: on `shakedown halt` the chaos
+//! script stops — every lock, schema and role change undone — and nothing fires until
+//! `shakedown resume` (the policy keeps guarding).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,17 +10,26 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use serde_json::json;
+use shakedown_control::halt_latch::{self, LatchChange, LatchFollower};
+use shakedown_core::Event;
 use shakedown_core::system::ScopeRule;
 use shakedown_proxy::pg::chaos::{ChaosOptions, ChaosRuntime};
 use shakedown_proxy::pg::guard::{Guard, GuardConfig, bridge_chaos_events, read_catalog};
 use shakedown_proxy::pg::{PgProxy, PgProxyConfig};
 use shakedown_sql::chaos::{ChaosScript, load_chaos};
 use shakedown_sql::policy::{Policy, load_policy};
+use shakedown_store::default_data_dir;
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::builtin::{CHAOS_SCRIPTS, POLICIES, resolve};
 use super::open_store;
 use crate::exit::Exit;
+
+/// The component id of this proxy's own events.
+const COMPONENT: &str = "pg-proxy";
 
 #[derive(Debug, Args)]
 pub struct PgProxyArgs {
@@ -78,7 +89,7 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
     let (events, writer) = match &args.events {
         Some(path) => {
             let (tx, rx) = mpsc::unbounded_channel();
-            let store = open_store(data_dir)?;
+            let store = open_store(data_dir.clone())?;
             (Some(tx), Some(super::event_writer::spawn(path, store, rx)?))
         }
         None => (None, None),
@@ -102,6 +113,12 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
         }
         None => None,
     };
+    let halt = crate::halt::on_signals();
+    let obeying = chaos.clone().map(|c| {
+        let data = data_dir.unwrap_or_else(default_data_dir);
+        let latch = LatchFollower::new(halt_latch::watch(&data, halt_latch::WATCH_INTERVAL));
+        tokio::spawn(obey(latch, c, events.clone(), halt.clone()))
+    });
     let guard = Guard::new(GuardConfig {
         policy: policy.clone(),
         catalog,
@@ -121,9 +138,11 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
             .map_or("none, observing only", |p| p.name.as_str()),
         args.chaos.as_deref().unwrap_or("none")
     );
-    let halt = crate::halt::on_signals();
     halt.cancelled().await;
     proxy.shutdown().await;
+    if let Some(o) = obeying {
+        let _ = o.await;
+    }
     if let Some(chaos) = chaos {
         // Undo every lock, schema and role change still in force.
         chaos.shutdown().await;
@@ -132,6 +151,54 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
         w.finish().await?;
     }
     Ok(Exit::Passed)
+}
+
+/// Follows the halt latch until `stop`: on halt the chaos script is halted (every change
+/// undone, each `chaos_completed` with outcome `halted_by_guardian`), on resume it runs again.
+async fn obey(
+    mut latch: LatchFollower,
+    chaos: Arc<ChaosRuntime>,
+    events: Option<mpsc::UnboundedSender<Event>>,
+    stop: CancellationToken,
+) {
+    // One pass per latch transition, for the life of the proxy.
+    loop {
+        let change = tokio::select! {
+            () = stop.cancelled() => return,
+            c = latch.next() => c,
+        };
+        let event = match change {
+            None => return,
+            Some(LatchChange::Halted(info)) => {
+                let undone = chaos.halt().await;
+                eprintln!(
+                    "pg-proxy: chaos halted (by {} at {}: {}): {undone} change(s) undone; the chaos script is paused until `shakedown resume`",
+                    info.by, info.at, info.reason
+                );
+                Event::named(
+                    "halted_by_guardian",
+                    None,
+                    Some(COMPONENT),
+                    json!({"halt": info, "undone": undone}),
+                    OffsetDateTime::now_utc(),
+                )
+            }
+            Some(LatchChange::Resumed) => {
+                chaos.resume();
+                eprintln!("pg-proxy: chaos resumed; the chaos script runs again");
+                Event::named(
+                    "resumed",
+                    None,
+                    Some(COMPONENT),
+                    json!({}),
+                    OffsetDateTime::now_utc(),
+                )
+            }
+        };
+        if let Some(tx) = &events {
+            let _ = tx.send(event);
+        }
+    }
 }
 
 fn load(value: &str) -> anyhow::Result<Policy> {

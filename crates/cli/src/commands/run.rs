@@ -89,6 +89,10 @@ pub struct RunArgs {
     /// Stream every event as JSON lines to this file (and the store).
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
+    /// Also publish every event on NATS, on `chaos.<event_type>` (nats://host:port); a NATS
+    /// server that is down or slow never stalls the run (events dropped and counted).
+    #[arg(long, env = super::guardian::NATS_URL_ENV, value_name = "URL", value_parser = super::guardian::nats_url)]
+    pub nats: Option<String>,
     /// Where the agent's LLM calls go (behind the fault proxy), e.g. a running
     /// `shakedown mock-llm`.
     #[arg(long, value_name = "URL", conflicts_with = "mock_llm")]
@@ -113,6 +117,10 @@ pub struct RunArgs {
     /// Keep each cell's working directory for inspection.
     #[arg(long)]
     pub keep_workdirs: bool,
+    /// The run's id, chosen by the caller (`shakedown serve` answers with it before the run
+    /// starts); letters, digits, `_` and `-`, at most 64. Default: a fresh `run-…`.
+    #[arg(long, hide = true, value_name = "ID")]
+    pub run_id: Option<String>,
 }
 
 /// The shipped file policies.
@@ -333,7 +341,23 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         }
     };
     let store = open_store(data_dir)?;
-    let run_id = format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let run_id = match &args.run_id {
+        Some(id) => {
+            let ok = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                bail!("--run-id `{id}`: use 1–64 letters, digits, `_` or `-`");
+            }
+            if store.run(id)?.is_some() {
+                bail!("--run-id `{id}` is already taken; `shakedown runs` lists the runs");
+            }
+            id.clone()
+        }
+        None => shakedown_run::new_run_id(),
+    };
     let _active = shakedown_control::halt_latch::register(&data, "agent_run", &run_id)
         .with_context(|| format!("cannot register the run in {}", data.display()))?;
     // Signals halt the run from the moment `shakedown halt` can see it.
@@ -450,10 +474,21 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         "started",
         json!({"plan_hash": plan_hash.0, "cells": scenario.golden_prompts.len() * (request.fault_scenarios.len() + 1) * args.repeat as usize}),
     )?;
+    // Dropped when this function returns: flushes the last events and prints the count.
+    let (nats, _nats_summary) = match &args.nats {
+        Some(url) => {
+            let (p, summary) = super::guardian::event_publisher(url)?;
+            (Some(p), Some(summary))
+        }
+        None => (None, None),
+    };
     let store_for_events: Arc<dyn Store> = store.clone();
     let result = shakedown_run::execute(&request, &sandbox, &halt, |e: &Event| {
         if let Some(w) = writer.as_mut() {
             w.write(e);
+        }
+        if let Some(n) = &nats {
+            n.publish(e);
         }
         let _ = store_for_events.append_event(e);
     })

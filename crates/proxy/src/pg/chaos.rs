@@ -21,6 +21,9 @@
 //! 4. When the run ends, `shutdown().await`: every change still applied is undone, newest
 //!    first, and reported.
 //!
+//! The guardian's halt ([`ChaosRuntime::halt`]) undoes every change as shutdown does but can be
+//! lifted ([`ChaosRuntime::resume`]); while halted nothing fires.
+//!
 //! Wire-side faults apply to every session (a slow network or a full disk is not per client);
 //! database-side ones are visible to every client of the database by nature.
 //!
@@ -43,6 +46,7 @@ mod lock_table;
 mod memory_pressure;
 mod network_partition;
 mod packet_loss;
+mod pause;
 mod rename_column;
 mod revoke_credentials;
 mod runner;
@@ -70,6 +74,7 @@ pub use event::{ChaosEvent, ChaosOutcome};
 
 use admin::Admin;
 use event::ChaosSink;
+use pause::Pause;
 use runner::Origin;
 use undo::{Claims, UndoStack};
 use windows::Windows;
@@ -80,6 +85,9 @@ use super::session_info::SessionInfo;
 pub const DEFAULT_ADMIN_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long shutdown waits for admin connections to close.
 const CONNECTIONS_CLOSE: Duration = Duration::from_secs(5);
+/// How long a halt waits for actions being applied (an admin statement waits at most its
+/// `lock_timeout`) before undoing what is in force.
+const HALT_SETTLE: Duration = Duration::from_secs(15);
 
 /// How to run a script.
 #[derive(Clone)]
@@ -211,6 +219,8 @@ pub(crate) struct Inner {
     stack: UndoStack,
     claims: Claims,
     halt: CancellationToken,
+    /// The guardian's halt, which can be lifted.
+    pause: Pause,
     /// The driver and one task per action.
     tasks: TaskTracker,
     /// Admin connection futures.
@@ -263,6 +273,7 @@ impl ChaosRuntime {
             stack: UndoStack::default(),
             claims: Claims::default(),
             halt,
+            pause: Pause::default(),
             tasks: TaskTracker::new(),
             conns,
             next_id: AtomicU64::new(1),
@@ -273,7 +284,8 @@ impl ChaosRuntime {
 
     /// Feeds one SQL event to the script and starts every action it fires. Never waits.
     pub fn on_event<'a>(&self, event: &SqlEvent, session: impl Into<ChaosSession<'a>>) {
-        if self.inner.halt.is_cancelled() {
+        // While halted events are not even counted: nothing is owed when it resumes.
+        if self.inner.halt.is_cancelled() || self.inner.pause.is_paused() {
             return;
         }
         let fired = self.inner.engine().on_event(event, now_std());
@@ -323,6 +335,43 @@ impl ChaosRuntime {
     /// How many actions the script has fired so far.
     pub fn fired(&self) -> u32 {
         self.inner.engine().total_fired()
+    }
+
+    /// The guardian's halt: no trigger fires (events are not counted, time triggers wait),
+    /// actions waiting out their delay are cancelled, and every change in force is undone,
+    /// newest first, each reported with outcome `halted_by_guardian` (or `undo_failed`).
+    /// Returns how many changes were undone, once all of it is done. Until
+    /// [`resume`](Self::resume) the script stays halted; halting again does nothing.
+    pub async fn halt(&self) -> usize {
+        let inner = &self.inner;
+        let Some(epoch) = inner.pause.pause() else {
+            return 0;
+        };
+        // Actions being applied finish applying (bounded by the admin lock_timeout), see the
+        // halt and leave their undo to us, or undo themselves.
+        if tokio::time::timeout(HALT_SETTLE, epoch.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("chaos actions still applying after the halt's settle time");
+        }
+        let entries = inner.stack.drain();
+        let undone = entries.len();
+        for entry in entries {
+            inner.finish(entry, ChaosOutcome::HaltedByGuardian).await;
+        }
+        undone
+    }
+
+    /// Lifts the guardian's halt: triggers fire again (time triggers that came due meanwhile
+    /// fire now). Nothing undone comes back by itself. `false` when not halted.
+    pub fn resume(&self) -> bool {
+        self.inner.pause.resume()
+    }
+
+    /// Whether the guardian's halt is in force.
+    pub fn is_halted(&self) -> bool {
+        self.inner.pause.is_paused()
     }
 
     /// Ends the script: no more triggers fire, actions waiting out their delay are cancelled,

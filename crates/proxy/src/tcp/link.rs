@@ -81,6 +81,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CHUNK_MIN: usize = 16 * 1024;
 /// Largest read buffer per direction (reached only while reads keep filling the buffer).
 const CHUNK_MAX: usize = 64 * 1024;
+/// Bound on toxic-set changes one delayed chunk reacts to before it just sleeps out the rest.
+const MAX_PAUSE_WAKEUPS: u32 = 10_000;
 
 /// Per-connection memory: whether each toxic applies (drawn once from its toxicity) and when
 /// it was first seen (timers of `timeout` and `reset_peer` start then).
@@ -119,6 +121,31 @@ impl Conn {
             self.reset.store(true, Ordering::SeqCst);
         }
         self.token.cancel();
+    }
+
+    /// Sleeps `d` for toxic `name`, unless the connection ends first (then `false`) or the
+    /// toxic is removed meanwhile (then `true` at once: a removed toxic, e.g. on halt, holds
+    /// nothing back, even a chunk it was already delaying).
+    async fn pause_for(&self, d: Duration, name: &str) -> bool {
+        if d.is_zero() {
+            return true;
+        }
+        let until = Instant::now() + d;
+        let mut changes = self.toxics.subscribe();
+        // Each pass is one change of the toxic set; the deadline ends it anyway.
+        for _ in 0..MAX_PAUSE_WAKEUPS {
+            tokio::select! {
+                _ = self.token.cancelled() => return false,
+                _ = tokio::time::sleep_until(until) => return true,
+                changed = changes.changed() => {
+                    if changed.is_err() || !self.toxics.snapshot().iter().any(|t| t.name == name) {
+                        return true;
+                    }
+                }
+            }
+        }
+        self.pause(until.saturating_duration_since(Instant::now()))
+            .await
     }
 
     /// Sleeps `d` unless the connection ends first (then `false`).
@@ -308,7 +335,11 @@ async fn forward(
                 duration,
             } => {
                 let stall = rand::rng().random::<f64>() < probability;
-                if stall && !conn.pause(Duration::from_millis(duration)).await {
+                if stall
+                    && !conn
+                        .pause_for(Duration::from_millis(duration), &t.name)
+                        .await
+                {
                     return false;
                 }
             }
@@ -319,7 +350,7 @@ async fn forward(
                     0
                 };
                 let ms = (latency as i64 + delta).max(0) as u64;
-                if !conn.pause(Duration::from_millis(ms)).await {
+                if !conn.pause_for(Duration::from_millis(ms), &t.name).await {
                     return false;
                 }
             }

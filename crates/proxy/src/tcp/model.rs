@@ -37,6 +37,15 @@ impl ApiError {
             status: 404,
         }
     }
+    /// 409 with `message`: chaos is halted, no fault may be added until resumed. 409 (the
+    /// request conflicts with the server's state) rather than 423, because toxiproxy-python
+    /// raises only on 400, 404 and 409 and would take any other answer for success.
+    pub fn halted(message: impl Into<String>) -> Self {
+        Self {
+            error: message.into(),
+            status: 409,
+        }
+    }
     /// 409 with `message`.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self {

@@ -1,7 +1,8 @@
 //! [`TcpProxyServer`]: the set of proxies, each with its listener task and its live toxic set.
 //! Changes are validated completely before anything is touched, so a refused request changes
 //! nothing. Listeners and connections stop through `CancellationToken`s and are tracked by a
-//! `TaskTracker`.
+//! `TaskTracker`. While halted (the guardian's halt lever) every toxic is gone and no fault can
+//! be added: adding or changing a toxic, or disabling a proxy, answers 409 naming the halt.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -84,6 +85,17 @@ impl ProxyView {
     }
 }
 
+/// What a halt removed.
+#[derive(Debug, Clone, Default)]
+pub struct Halted {
+    /// Every toxic removed, with its proxy's name.
+    pub toxics: Vec<(String, ToxicSpec)>,
+    /// Proxies that were disabled (an outage) and are enabled again.
+    pub enabled: Vec<String>,
+    /// Disabled proxies that could not be enabled again (their address is taken).
+    pub errors: Vec<String>,
+}
+
 /// The running TCP fault proxy: any number of named proxies. Cheap to clone.
 #[derive(Clone)]
 pub struct TcpProxyServer {
@@ -92,6 +104,8 @@ pub struct TcpProxyServer {
 
 struct Inner {
     proxies: Mutex<BTreeMap<String, Entry>>,
+    /// Why faults are refused, while halted.
+    halted: RwLock<Option<String>>,
     allow_non_loopback: bool,
     token: CancellationToken,
     tracker: TaskTracker,
@@ -113,6 +127,7 @@ impl TcpProxyServer {
         Self {
             inner: Arc::new(Inner {
                 proxies: Mutex::new(BTreeMap::new()),
+                halted: RwLock::new(None),
                 allow_non_loopback: config.allow_non_loopback,
                 token,
                 tracker: TaskTracker::new(),
@@ -267,7 +282,10 @@ impl TcpProxyServer {
 
     /// Adds a toxic (create body); 409 if its name is taken.
     pub fn add_toxic(&self, proxy: &str, body: &Value) -> Result<ToxicSpec, ApiError> {
+        // Checked under the proxies' lock, which `halt` takes after setting the flag: a toxic
+        // is either refused here or removed by the halt.
         let proxies = self.lock();
+        self.refuse_if_halted("add a toxic")?;
         let entry = proxies.get(proxy).ok_or_else(ApiError::proxy_not_found)?;
         let toxic = ToxicSpec::from_create(body)?;
         let mut list = (*entry.toxics.snapshot()).clone();
@@ -287,6 +305,7 @@ impl TcpProxyServer {
         body: &Value,
     ) -> Result<ToxicSpec, ApiError> {
         let proxies = self.lock();
+        self.refuse_if_halted("change a toxic")?;
         let entry = proxies.get(proxy).ok_or_else(ApiError::proxy_not_found)?;
         let mut list = (*entry.toxics.snapshot()).clone();
         let slot = list
@@ -313,6 +332,67 @@ impl TcpProxyServer {
         Ok(())
     }
 
+    /// The guardian's halt: from now on no toxic can be added or changed and no proxy
+    /// disabled (409, naming `reason`), then every toxic of every proxy is removed — live, on
+    /// open connections too, a chunk being delayed included — and every disabled proxy is
+    /// enabled again. Returns what was removed. Proxies themselves keep forwarding.
+    pub fn halt(&self, reason: &str) -> Halted {
+        *self.inner.halted.write().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_string());
+        let mut out = Halted::default();
+        let names: Vec<String> = self.lock().keys().cloned().collect();
+        for name in names {
+            let disabled = {
+                let proxies = self.lock();
+                let Some(e) = proxies.get(&name) else {
+                    continue;
+                };
+                let removed = e.toxics.snapshot();
+                if !removed.is_empty() {
+                    e.toxics.replace(Vec::new());
+                    out.toxics
+                        .extend(removed.iter().map(|t| (name.clone(), t.clone())));
+                }
+                !e.spec.enabled
+            };
+            if disabled {
+                match self.update(&name, &serde_json::json!({"enabled": true})) {
+                    Ok(_) => out.enabled.push(name),
+                    Err(e) => out.errors.push(format!("cannot re-enable {name}: {e}")),
+                }
+            }
+        }
+        out
+    }
+
+    /// Lifts the halt: toxics may be added again (none come back by themselves, as after
+    /// `/reset`). `false` when not halted.
+    pub fn resume(&self) -> bool {
+        self.inner
+            .halted
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .is_some()
+    }
+
+    /// Why faults are refused, while halted.
+    pub fn halted(&self) -> Option<String> {
+        self.inner
+            .halted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn refuse_if_halted(&self, what: &str) -> Result<(), ApiError> {
+        match self.halted() {
+            Some(reason) => Err(ApiError::halted(format!(
+                "cannot {what}: chaos is halted ({reason}); `shakedown resume` lifts the halt"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Stops every proxy and waits for their connections to end.
     pub async fn shutdown(&self) {
         self.inner.token.cancel();
@@ -321,6 +401,10 @@ impl TcpProxyServer {
     }
 
     fn check_spec(&self, spec: &ProxySpec) -> Result<(), ApiError> {
+        if !spec.enabled {
+            // A disabled proxy is an outage: a fault like any toxic.
+            self.refuse_if_halted("disable a proxy")?;
+        }
         if spec.name.is_empty() {
             return Err(ApiError::bad_request("missing required field: name"));
         }

@@ -18,7 +18,9 @@ pub enum ChaosOutcome {
     Consumed,
     /// The script ended (runtime shut down or halted) while it was active; it was undone.
     Shutdown,
-    /// It never started: the runtime stopped during its `delay_seconds`.
+    /// The guardian's halt (`shakedown halt`) removed it while it was active; it was undone.
+    HaltedByGuardian,
+    /// It never started: the runtime stopped (or was halted) during its `delay_seconds`.
     Cancelled,
     /// It could not be applied; nothing was changed (`error` says why).
     Failed,
@@ -30,7 +32,10 @@ pub enum ChaosOutcome {
 impl ChaosOutcome {
     /// Whether the action ran and left nothing behind.
     pub fn ok(self) -> bool {
-        matches!(self, Self::Expired | Self::Consumed | Self::Shutdown)
+        matches!(
+            self,
+            Self::Expired | Self::Consumed | Self::Shutdown | Self::HaltedByGuardian
+        )
     }
 }
 

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::error::ChaosError;
 use super::event::{ChaosEvent, ChaosOutcome};
+use super::pause::Enlisted;
 use super::undo::{Entry, Meta, Undo};
 use super::windows::Fault;
 use super::{Inner, change_column_type, drop_index, lock_table, rename_column, revoke_credentials};
@@ -41,6 +42,8 @@ struct Job {
     fire_count: u32,
     /// Set when the window was opened (and recorded) before the task started.
     opened: Option<Opened>,
+    /// The epoch it belongs to: a guardian's halt cancels it.
+    epoch: Enlisted,
 }
 
 /// An applied action's hold: when it took effect, and a one-shot's "used up" signal.
@@ -88,6 +91,10 @@ impl Inner {
             if self.halt.is_cancelled() {
                 return;
             }
+            // Halted by the guardian: nothing starts (and nothing is owed on resume).
+            let Some(epoch) = self.pause.enlist() else {
+                return;
+            };
             let meta = Meta {
                 id: self.next_id.fetch_add(1, Ordering::Relaxed),
                 trigger: f.trigger.clone(),
@@ -106,6 +113,7 @@ impl Inner {
                 condition: f.condition,
                 fire_count: f.fire_count,
                 opened,
+                epoch,
             };
             self.tasks.spawn(run(Arc::clone(self), job));
             queue.extend(follow);
@@ -232,7 +240,7 @@ impl Inner {
         affected: Option<u64>,
         duration: Duration,
     ) {
-        let follow = if self.halt.is_cancelled() {
+        let follow = if self.halt.is_cancelled() || self.pause.is_paused() {
             Vec::new()
         } else {
             self.feed(SqlEventType::ChaosCompleted, &meta.action)
@@ -286,6 +294,10 @@ async fn run(inner: Arc<Inner>, job: Job) {
                     inner.complete(meta, ChaosOutcome::Cancelled, None, None, Duration::ZERO).await;
                     return;
                 }
+                () = job.epoch.halted.cancelled() => {
+                    inner.complete(meta, ChaosOutcome::Cancelled, None, None, Duration::ZERO).await;
+                    return;
+                }
             }
             let began = Instant::now();
             match inner.apply(&meta).await {
@@ -322,6 +334,8 @@ async fn run(inner: Arc<Inner>, job: Job) {
         () = spent(opened.spent) => ChaosOutcome::Consumed,
         // The script is over: the driver undoes what is left, newest first.
         () = inner.halt.cancelled() => return,
+        // The guardian's halt: it undoes what is left, newest first, once we let go.
+        () = job.epoch.halted.cancelled() => return,
     };
     if let Some(entry) = inner.stack.take(meta.id) {
         inner.finish(entry, outcome).await;

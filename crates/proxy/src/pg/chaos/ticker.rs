@@ -1,6 +1,7 @@
 //! The runtime's driver task: fires time triggers when the engine's next deadline passes, and
 //! when the script ends (halt, shutdown, or the runtime dropped) undoes whatever is still
-//! applied, newest first.
+//! applied, newest first. While the guardian's halt is in force it waits: a time trigger that
+//! comes due meanwhile fires after the resume.
 
 use std::sync::Arc;
 
@@ -13,6 +14,10 @@ const MAX_TICKS: u32 = 100_000;
 
 pub(crate) async fn drive(inner: Arc<Inner>) {
     for _ in 0..MAX_TICKS {
+        tokio::select! {
+            () = inner.halt.cancelled() => break,
+            () = inner.pause.running() => {}
+        }
         let deadline = inner.engine().next_deadline();
         let Some(deadline) = deadline else {
             // No time trigger can fire any more.
@@ -21,6 +26,10 @@ pub(crate) async fn drive(inner: Arc<Inner>) {
         tokio::select! {
             () = inner.halt.cancelled() => break,
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+            () = inner.pause.paused() => continue,
+        }
+        if inner.pause.is_paused() {
+            continue;
         }
         let fired = inner.engine().on_tick(super::now_std());
         if fired.is_empty() {

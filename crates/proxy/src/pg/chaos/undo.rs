@@ -177,6 +177,14 @@ impl UndoStack {
         all
     }
 
+    /// Takes every entry out, newest first, and keeps accepting new ones (the guardian's
+    /// halt, which can be lifted).
+    pub(crate) fn drain(&self) -> Vec<Entry> {
+        let mut all = std::mem::take(&mut self.state().entries);
+        all.reverse();
+        all
+    }
+
     /// How many actions are applied right now.
     pub(crate) fn len(&self) -> usize {
         self.state().entries.len()

@@ -1,0 +1,99 @@
+//! The safety lever and the state of the control plane: `POST /api/chaos/halt|resume`,
+//! `GET /api/chaos/status`, `GET /api/budgets`. Halt sets the data directory's latch (nothing
+//! new starts, here or in any process), signals every registered campaign or run process,
+//! cancels this server's own campaigns at once, and records it as the caller.
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+use shakedown_control::halt;
+use shakedown_govern::Permission;
+
+use super::blocking;
+use crate::error::{ApiError, ApiResult};
+use crate::guard::auth::Caller;
+use crate::json::OptionalJson;
+use crate::model::{HaltRequest, check_reason};
+use crate::state::AppState;
+
+pub async fn halt(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    OptionalJson(req): OptionalJson<HaltRequest>,
+) -> ApiResult<Json<Value>> {
+    caller.require_somewhere(Permission::Halt)?;
+    check_reason(req.reason.as_deref()).map_err(ApiError::unprocessable)?;
+    let reason = req.reason.unwrap_or_else(|| "halt via the API".to_string());
+    blocking(move || {
+        let out = halt::halt_all(&state.config.data_dir, caller.id(), &reason)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        // Our own campaigns are not in the signal registry (that would signal this server):
+        // they are cancelled here, at once, and the latch watcher covers halts from elsewhere.
+        let cancelled = state.campaigns.cancel_all();
+        Ok(Json(json!({
+            "halted": true,
+            "halt": out.info,
+            "accepted_at": out.accepted_at.to_string(),
+            "cancelled_here": cancelled,
+            "signalled": out.signalled,
+            "signal_errors": out.signal_errors,
+            "ledger_seq": out.ledger.as_ref().ok(),
+            "ledger_error": out.ledger.as_ref().err(),
+        })))
+    })
+    .await
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Value>> {
+    caller.require_everywhere(Permission::Halt)?;
+    blocking(move || {
+        let out = halt::resume(&state.config.data_dir, caller.id())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(Json(json!({
+            "resumed": out.lifted.is_some(),
+            "lifted": out.lifted,
+            "ledger_seq": out.ledger.as_ref().ok().filter(|s| **s > 0),
+            "ledger_error": out.ledger.as_ref().err(),
+        })))
+    })
+    .await
+}
+
+pub async fn status(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Value>> {
+    caller.require_somewhere(Permission::Read)?;
+    blocking(move || {
+        let data = &state.config.data_dir;
+        let ledger = match state.governance.ledger.check_writable() {
+            Ok(()) => json!({"writable": true}),
+            Err(e) => json!({"writable": false, "error": e.to_string()}),
+        };
+        Ok(Json(json!({
+            "halted": shakedown_control::halt_latch::halted(data),
+            "campaigns_running_here": state.campaigns.running(),
+            "active_processes": shakedown_control::halt_latch::active(data),
+            "ledger": ledger,
+            "budgets": crate::budgets::remaining(data)
+                .map_err(|e| ApiError::internal(format!("cannot read the error budgets: {e}")))?,
+        })))
+    })
+    .await
+}
+
+pub async fn budgets(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<crate::budgets::BudgetView>>> {
+    caller.require_somewhere(Permission::Read)?;
+    blocking(move || {
+        crate::budgets::remaining(&state.config.data_dir)
+            .map(Json)
+            .map_err(|e| ApiError::internal(format!("cannot read the error budgets: {e}")))
+    })
+    .await
+}

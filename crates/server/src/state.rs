@@ -1,0 +1,156 @@
+//! What every handler shares: configuration, store, ledger, event bus, metrics, the registry
+//! of campaigns this server runs, and the shutdown token.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use shakedown_control::{EventBus, Governance};
+use shakedown_store::Store;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ServerConfig;
+use crate::metrics::{Gauges, Metrics};
+
+/// Campaigns whose start failed after they were accepted, kept for `GET` by id.
+const FAILED_KEPT: usize = 1000;
+
+/// The handlers' state.
+pub type AppState = Arc<Shared>;
+
+/// Shared by every request.
+pub struct Shared {
+    pub config: ServerConfig,
+    pub store: Arc<dyn Store>,
+    /// The ledger; its actor is `shakedown`, requests record as their token's account.
+    pub governance: Governance,
+    pub bus: EventBus,
+    pub metrics: Metrics,
+    pub campaigns: Campaigns,
+    /// Permits for live `/api/events` streams.
+    pub streams: Arc<Semaphore>,
+    /// Cancelled on shutdown: streams end, campaigns stop as halted.
+    pub shutdown: CancellationToken,
+    /// Background campaigns, so shutdown can wait for them to store their end.
+    pub tasks: TaskTracker,
+}
+
+impl Shared {
+    /// The governance of one request: the same ledger, `account` as the actor.
+    pub fn governance_as(&self, account: &str) -> Governance {
+        Governance {
+            ledger: Arc::clone(&self.governance.ledger),
+            actor: account.to_string(),
+        }
+    }
+
+    /// The gauges of `/metrics` and `/api/chaos/status`, read now.
+    pub fn gauges(&self) -> Gauges {
+        Gauges {
+            campaigns_running: self.campaigns.running().len(),
+            halted: shakedown_control::halt_latch::halted(&self.config.data_dir).is_some(),
+            budgets: crate::budgets::remaining(&self.config.data_dir)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|b| (b.environment, b.remaining))
+                .collect::<BTreeMap<_, _>>(),
+            event_streams: self
+                .config
+                .max_event_streams
+                .saturating_sub(self.streams.available_permits()),
+        }
+    }
+}
+
+/// Campaigns running in this process, each with its own halt token.
+#[derive(Default)]
+pub struct Campaigns {
+    running: Mutex<HashMap<String, CancellationToken>>,
+    failed: Mutex<(HashMap<String, String>, VecDeque<String>)>,
+}
+
+impl Campaigns {
+    /// Registers a campaign about to start.
+    pub fn insert(&self, id: &str, halt: CancellationToken) {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_string(), halt);
+    }
+
+    /// Removes a campaign that ended.
+    pub fn remove(&self, id: &str) {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+
+    /// Ids of the campaigns running now, sorted.
+    pub fn running(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// 503 when `max` campaigns run here already.
+    pub fn check_room(&self, max: usize) -> Result<(), crate::error::ApiError> {
+        let n = self
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        if n < max {
+            return Ok(());
+        }
+        Err(crate::error::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_campaigns",
+            format!(
+                "{n} campaigns are running on this server (at most {max}); retry when one ends"
+            ),
+        )
+        .retry_after(10))
+    }
+
+    /// Cancels every running campaign (halt); returns their ids.
+    pub fn cancel_all(&self) -> Vec<String> {
+        let map = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        for token in map.values() {
+            token.cancel();
+        }
+        let mut ids: Vec<String> = map.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Remembers why an accepted campaign never started (bounded: the oldest are forgotten).
+    pub fn failed_to_start(&self, id: &str, reason: String) {
+        let mut f = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        let (map, order) = &mut *f;
+        map.insert(id.to_string(), reason);
+        order.push_back(id.to_string());
+        while order.len() > FAILED_KEPT {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
+    /// Why an accepted campaign never started, if it did not.
+    pub fn failure(&self, id: &str) -> Option<String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .get(id)
+            .cloned()
+    }
+}

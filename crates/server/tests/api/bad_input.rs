@@ -1,0 +1,202 @@
+//! Bad input on every route: the clear error in the one error shape, and nothing
+//! half-written (no approval request, no campaign, no ledger entry).
+
+use serde_json::json;
+use shakedown_server::routes::ROUTES;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{Api, call, practice, system};
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "nope")
+}
+
+#[tokio::test]
+async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
+    let target = practice().await;
+    let api = Api::start().await;
+    let admin = api.token("root", "admin");
+    let t = Some(admin.as_str());
+    let ledger_before = api.ledger_len();
+
+    // Unknown route, and a wrong method on every route.
+    let r = api.get("/api/nope", t).await;
+    assert_eq!((r.status, r.code().as_str()), (404, "not_found"));
+    for route in ROUTES {
+        let r = call(api.addr, "DELETE", &concrete(route.path), t, None).await;
+        assert_eq!(r.status, 405, "DELETE {}: {}", route.path, r.text);
+        assert_eq!(r.code(), "method_not_allowed");
+    }
+
+    // Over 1 MB: refused by its declared length on every route, before any handler.
+    let big = vec![b' '; 1024 * 1024 + 1];
+    for route in ROUTES {
+        let r = call(
+            api.addr,
+            route.method,
+            &concrete(route.path),
+            t,
+            Some(("application/json", big.clone())),
+        )
+        .await;
+        assert_eq!(r.status, 413, "{} {}: {}", route.method, route.path, r.text);
+        assert_eq!(r.code(), "payload_too_large");
+    }
+    // And when the length is not declared (chunked), by counting.
+    let r = chunked_post(&api, "/api/chaos/run", &admin, 1024 * 1024 + 10).await;
+    assert!(r.starts_with("HTTP/1.1 413"), "{r}");
+    assert!(r.contains("payload_too_large"), "{r}");
+
+    // Malformed JSON on every route that takes a body.
+    let posts = [
+        "/api/chaos/run",
+        "/api/chaos/halt",
+        "/api/approvals/nope/approve",
+        "/api/approvals/nope/deny",
+    ];
+    for path in posts {
+        let r = call(
+            api.addr,
+            "POST",
+            path,
+            t,
+            Some(("application/json", b"{not json".to_vec())),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+        assert_eq!(r.code(), "malformed_json");
+        let r = call(
+            api.addr,
+            "POST",
+            path,
+            t,
+            Some(("text/plain", b"{}".to_vec())),
+        )
+        .await;
+        assert_eq!(r.status, 415, "{path}: {}", r.text);
+    }
+    // Schema violations: unknown field, wrong type, missing source, both sources.
+    for (path, body) in [
+        ("/api/chaos/halt", json!({"reason": "x", "force": true})),
+        ("/api/chaos/halt", json!({"reason": 5})),
+        ("/api/approvals/nope/approve", json!({"because": "x"})),
+        ("/api/approvals/nope/deny", json!({"reason": ["x"]})),
+        ("/api/chaos/run", json!({"system": "x", "target": ["a"]})),
+        ("/api/chaos/run", json!({"system": 1})),
+        (
+            "/api/chaos/run",
+            json!({"threshold": "high", "system": "x"}),
+        ),
+        ("/api/chaos/run", json!({})),
+        (
+            "/api/chaos/run",
+            json!({"system": "x", "system_file": "/etc/hostname"}),
+        ),
+        ("/api/chaos/run", json!([1, 2])),
+    ] {
+        let r = api.post_json(path, t, &body).await;
+        assert_eq!(r.status, 422, "{path} {body}: {}", r.text);
+        assert_eq!(r.code(), "invalid_request");
+    }
+    // Meaningful values checked: the system file (every problem located), threshold,
+    // patterns, targets, the file on the server.
+    let good = system("test", &target.url(), "svc");
+    let dir_yaml = api.data().join("looks-like.yaml");
+    std::fs::create_dir_all(&dir_yaml).unwrap();
+    for (body, says) in [
+        (
+            json!({"system": "environment: test\ncomponents: [\n"}),
+            "error(s)",
+        ),
+        (
+            json!({"system": good.replace("kind: api_endpoint", "kind: teapot")}),
+            "<request body>:7:11",
+        ),
+        (json!({"system": good, "threshold": 2.0}), "threshold"),
+        (
+            json!({"system": good, "patterns": ["nope"]}),
+            "unknown pattern",
+        ),
+        (json!({"system": good, "patterns": []}), "patterns"),
+        (
+            json!({"system": good, "targets": ["ghost"]}),
+            "unknown component `ghost`",
+        ),
+        (
+            json!({"system_file": "/nonexistent/shakedown.yaml"}),
+            "cannot read system_file",
+        ),
+        (
+            json!({"system_file": "/etc/passwd"}),
+            "not a .yaml or .yml file",
+        ),
+        (
+            json!({"system_file": dir_yaml.to_str().unwrap()}),
+            "not a regular file",
+        ),
+    ] {
+        let r = api.post_json("/api/chaos/run", t, &body).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+        assert!(r.text.contains(says), "{body}: {}", r.text);
+    }
+    // Query strings.
+    for path in [
+        "/api/chaos/campaigns?limit=abc",
+        "/api/chaos/campaigns?limit=0",
+        "/api/chaos/campaigns?bogus=1",
+        "/api/approvals?status=maybe",
+        "/api/ledger?after=-1",
+    ] {
+        let r = api.get(path, t).await;
+        assert_eq!(r.status, 422, "{path}: {}", r.text);
+        assert_eq!(r.code(), "invalid_request");
+    }
+    // Unknown and hostile ids.
+    for path in [
+        "/api/chaos/campaigns/nope",
+        "/api/chaos/campaigns/%27%20OR%201%3D1--",
+        "/api/chaos/campaigns/..%2F..%2Fetc%2Fpasswd",
+    ] {
+        let r = api.get(path, t).await;
+        assert_eq!((r.status, r.code().as_str()), (404, "not_found"), "{path}");
+    }
+    for path in [
+        "/api/approvals/nope/approve",
+        "/api/approvals/%27%3B--/deny",
+    ] {
+        let r = api.post_json(path, t, &json!({})).await;
+        assert_eq!((r.status, r.code().as_str()), (404, "not_found"), "{path}");
+    }
+
+    // Nothing half-written.
+    assert_eq!(api.ledger_len(), ledger_before, "{:?}", api.ledger());
+    assert!(api.store.approval_requests(None, 10).unwrap().is_empty());
+    assert!(api.store.campaigns(10).unwrap().is_empty());
+    assert!(api.ledger_verifies());
+}
+
+/// A POST with a chunked body of `n` bytes, raw, so no length is declared.
+async fn chunked_post(api: &Api, path: &str, token: &str, n: usize) -> String {
+    let mut s = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    while sent < n {
+        let len = chunk.len().min(n - sent);
+        let frame = format!("{len:x}\r\n");
+        if s.write_all(frame.as_bytes()).await.is_err()
+            || s.write_all(&chunk[..len]).await.is_err()
+            || s.write_all(b"\r\n").await.is_err()
+        {
+            break;
+        }
+        sent += len;
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
