@@ -305,3 +305,32 @@ fn serve_refuses_a_non_loopback_address_without_allow_remote() {
     // Nothing was opened or written.
     assert!(!dir.path().join("ledger").exists());
 }
+
+#[test]
+fn serve_refuses_a_bad_schedule_file_with_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let schedule = dir.path().join("schedules.yaml");
+    std::fs::write(
+        &schedule,
+        "schedules:\n  - name: tuesday\n    system_file: nowhere.yaml\n    at: \"14:60\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--listen",
+        ])
+        .arg("127.0.0.1:0")
+        .arg("--schedule")
+        .arg(&schedule)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("schedules.yaml:3:"), "{stderr}");
+    assert!(stderr.contains("nowhere.yaml does not exist"), "{stderr}");
+    assert!(stderr.contains("`at: 14:60`"), "{stderr}");
+    assert!(stderr.contains("the server was not started"), "{stderr}");
+}

@@ -26,8 +26,9 @@ use shakedown_core::system::{Level, Problems};
 use shakedown_core::{HumanDuration, Pattern};
 use time::{Duration, OffsetDateTime, Time, Weekday};
 
-/// The shortest interval a schedule may use: a campaign is not a health check.
-pub const MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// The shortest interval a schedule may use. A firing is skipped while the schedule's previous
+/// campaign still runs, and budgets and the server's campaign cap still apply.
+pub const MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,7 +163,7 @@ pub fn load_schedules(text: &str, base: &Path) -> Result<(Vec<Schedule>, Problem
                     problems.push(err(
                         at("every"),
                         format!("`every` is below the minimum of {} s", MIN_EVERY.as_secs()),
-                        "use 1m or more",
+                        "use 1s or more (1m or more is usual)",
                     ));
                 }
                 Some(When::Every(every.as_duration()))
@@ -311,7 +312,7 @@ mod tests {
     #[test]
     fn every_problem_is_located() {
         let err = load(
-            "schedules:\n  - name: a b\n    system_file: missing.yaml\n    every: 10s\n  - name: x\n    system_file: staging.yaml\n    at: \"25:00\"\n    weekdays: [funday]\n    patterns: [nope]\n    threshold: 2\n  - name: y\n    system_file: staging.yaml\n",
+            "schedules:\n  - name: a b\n    system_file: missing.yaml\n    every: 500ms\n  - name: x\n    system_file: staging.yaml\n    at: \"25:00\"\n    weekdays: [funday]\n    patterns: [nope]\n    threshold: 2\n  - name: y\n    system_file: staging.yaml\n",
         )
         .unwrap_err();
         let text = err.render("schedules.yaml");

@@ -638,6 +638,24 @@ async fn a_bus_message_halts_the_data_directory_and_another_resumes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_the_server_does_not_let_subscribe_is_an_error_not_a_deaf_guardian() {
+    let server = NatsServer::start(
+        "authorization { users = [ {user: g, password: p, permissions: {subscribe: {deny: [\"guardian.>\"]}}} ] }",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("nats://g:p@127.0.0.1:{}", server.port);
+    let e = HaltListener::spawn_with(&url, dir.path().to_path_buf(), quick())
+        .await
+        .err()
+        .expect("a guardian that cannot subscribe must not start")
+        .to_string();
+    assert!(
+        e.contains("Permissions Violation for Subscription to \"guardian.halt_chaos\""),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_keeps_working_across_a_server_restart() {
     let mut server = NatsServer::start("");
     let port = server.port;

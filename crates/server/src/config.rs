@@ -40,6 +40,8 @@ pub struct ServerConfig {
     /// default, so a token with `execute` cannot run programs on this host unless the operator
     /// said so (`shakedown serve --allow-agent-commands`). `agent_url` runs are always allowed.
     pub allow_agent_commands: bool,
+    /// Scheduled campaigns, submitted as `chaos_agent_service` (`--schedule FILE`).
+    pub schedules: Vec<shakedown_control::schedule::Schedule>,
 }
 
 impl ServerConfig {
@@ -62,6 +64,7 @@ impl ServerConfig {
             max_campaigns: 8,
             halt_poll: Duration::from_millis(50),
             allow_agent_commands: false,
+            schedules: Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod model;
 pub mod query;
 mod reject;
 pub mod routes;
+pub mod schedule;
 pub mod server;
 pub mod spawn;
 pub mod state;

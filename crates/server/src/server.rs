@@ -132,6 +132,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         config,
     });
     watch_latch(&state);
+    crate::schedule::start(&state, state.config.schedules.clone());
     let router = crate::routes::router(Arc::clone(&state));
     let connections = TaskTracker::new();
     let cap = Arc::new(Semaphore::new(

@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// by Landlock); without it only `agent_url` runs are accepted.
     #[arg(long)]
     pub allow_agent_commands: bool,
+    /// Scheduled campaigns (YAML: name, system_file, `every` or `at` + `weekdays`), submitted
+    /// as the `chaos_agent_service` account through the same gates as the API.
+    #[arg(long, value_name = "FILE")]
+    pub schedule: Option<PathBuf>,
 }
 
 pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
@@ -73,6 +77,29 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     config.max_connections = args.max_connections;
     config.max_campaigns = args.max_campaigns;
     config.allow_agent_commands = args.allow_agent_commands;
+    if let Some(path) = &args.schedule {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the schedule file {}", path.display()))?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        let name = path.display().to_string();
+        match shakedown_control::schedule::load_schedules(&text, base) {
+            Ok((schedules, warnings)) => {
+                if !warnings.0.is_empty() {
+                    eprintln!("{}", warnings.render(&name));
+                }
+                eprintln!("{} schedule(s) from {name}", schedules.len());
+                config.schedules = schedules;
+            }
+            Err(problems) => {
+                eprintln!(
+                    "{}\n{name}: {} error(s); the server was not started",
+                    problems.render(&name),
+                    problems.errors().count()
+                );
+                return Ok(Exit::Error);
+            }
+        }
+    }
     let server = shakedown_server::start(config)
         .await
         .with_context(|| format!("cannot serve the data directory {}", data.display()))?;

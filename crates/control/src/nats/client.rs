@@ -536,6 +536,7 @@ impl Driver {
         }
         // One entry per PING in flight: `Some` for a flush waiting on its PONG.
         let mut pings: VecDeque<Option<oneshot::Sender<Result<(), NatsError>>>> = VecDeque::new();
+        let mut server_err: Option<String> = None;
         let period = self.opts.ping_interval.max(Duration::from_millis(10));
         let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
         let end = loop {
@@ -549,14 +550,22 @@ impl Driver {
                         }
                     }
                     Ok(ServerOp::Pong) => {
+                        // A flush reports an -ERR that came before its PONG: the server refused
+                        // something it was sent (e.g. a SUB it does not permit).
+                        let refused = server_err.take();
                         if let Some(Some(done)) = pings.pop_front() {
-                            let _ = done.send(Ok(()));
+                            let _ = done.send(match refused {
+                                Some(message) => Err(NatsError::Server { server: server.clone(), message }),
+                                None => Ok(()),
+                            });
                         }
                     }
                     // Most -ERRs are followed by the server closing the connection, which the
-                    // next read reports; the others (permissions) are worth a log line.
+                    // next read reports; the others (permissions) are logged and kept for the
+                    // next flush.
                     Ok(ServerOp::Err(message)) => {
-                        tracing::warn!("{}", NatsError::Server { server: server.clone(), message });
+                        tracing::warn!("{}", NatsError::Server { server: server.clone(), message: message.clone() });
+                        server_err.get_or_insert(message);
                     }
                     Ok(ServerOp::Ok | ServerOp::Info(_)) => {}
                     Err(e) => break SessionEnd::Lost(e),

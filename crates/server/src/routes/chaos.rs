@@ -203,96 +203,96 @@ pub async fn run(
     caller.require_somewhere(Permission::Execute)?;
     blocking(move || {
         let frozen = freeze(req)?;
-        let spec = frozen.spec()?;
-        let opts = frozen.options()?;
-        let env = spec.environment;
-        let (plan, snapshot, hash) =
-            planned(state.store.as_ref(), &spec, &opts).map_err(plan_error)?;
-        for pc in &plan.components {
-            caller.require(Permission::Execute, env, &pc.component.id)?;
-        }
-        let gov = state.governance_as(caller.id());
-        preflight(
-            &state.config.data_dir,
-            &spec,
-            &gov,
-            &frozen.system_file,
-            OffsetDateTime::now_utc(),
-        )
-        .map_err(refusal)?;
-        let rankings = state.store.rankings()?;
-        let risk = campaign_risk(&plan, spec.blast_radius_limit, &rankings);
-        if risk.decision == Decision::AutoApproved {
-            state.campaigns.check_room(state.config.max_campaigns)?;
-            let id = crate::spawn::campaign(&state, caller.id(), spec, opts);
-            return Ok((
-                StatusCode::ACCEPTED,
-                Json(RunAccepted {
-                    status: "running".into(),
-                    campaign_id: Some(id),
-                    approval_id: None,
-                    risk: risk_data(&risk),
-                    plan_hash: hash.0,
-                }),
-            ));
-        }
-        let id = new_approval_id();
-        let components: Vec<&str> = plan
-            .components
-            .iter()
-            .map(|c| c.component.id.as_str())
-            .collect();
-        let row = ApprovalRequestRow {
-            id: id.clone(),
-            kind: "campaign".into(),
-            environment: env.as_str().to_string(),
-            resource: components.join(","),
-            requested_by: caller.id().to_string(),
-            created_at: OffsetDateTime::now_utc(),
-            status: "pending".into(),
-            plan: snapshot.clone(),
-            plan_hash: hash.0.clone(),
-            risk: risk_data(&risk),
-            request: serde_json::to_value(&frozen)
-                .map_err(|e| ApiError::internal(format!("cannot freeze the request: {e}")))?,
-            decided_by: None,
-            decided_at: None,
-            reason: None,
-        };
-        state.store.insert_approval_request(&row)?;
-        let recorded = gov.record(
-            CAMPAIGN_CATEGORY,
-            env,
-            "approval_requested",
-            &id,
-            json!({
-                "system_file": frozen.system_file,
-                "plan": snapshot,
-                "plan_hash": hash.0,
-                "risk": row.risk,
-            }),
-        );
-        if let Err(e) = recorded {
-            // Unrecorded, it must not be approvable: withdraw it (fail closed).
-            let _ = state.store.decide_approval_request(
-                &id,
-                "denied",
-                "shakedown",
-                OffsetDateTime::now_utc(),
-                Some("the ledger could not record the request"),
-            );
-            return Err(e.into());
-        }
-        Ok((
-            StatusCode::ACCEPTED,
-            Json(RunAccepted {
-                status: "pending_approval".into(),
-                campaign_id: None,
-                approval_id: Some(id),
-                risk: row.risk,
-                plan_hash: hash.0,
-            }),
-        ))
+        submit(&state, &caller, frozen).map(|a| (StatusCode::ACCEPTED, Json(a)))
     })
     .await
+}
+
+/// Plans a frozen request as `caller`, checks RBAC on every planned component and the gates,
+/// scores the risk, and starts the campaign or files an approval request. The one path of the
+/// API and of schedules (blocking: call it off the async workers).
+pub fn submit(state: &AppState, caller: &Caller, frozen: Frozen) -> ApiResult<RunAccepted> {
+    let spec = frozen.spec()?;
+    let opts = frozen.options()?;
+    let env = spec.environment;
+    let (plan, snapshot, hash) = planned(state.store.as_ref(), &spec, &opts).map_err(plan_error)?;
+    for pc in &plan.components {
+        caller.require(Permission::Execute, env, &pc.component.id)?;
+    }
+    let gov = state.governance_as(caller.id());
+    preflight(
+        &state.config.data_dir,
+        &spec,
+        &gov,
+        &frozen.system_file,
+        OffsetDateTime::now_utc(),
+    )
+    .map_err(refusal)?;
+    let rankings = state.store.rankings()?;
+    let risk = campaign_risk(&plan, spec.blast_radius_limit, &rankings);
+    if risk.decision == Decision::AutoApproved {
+        state.campaigns.check_room(state.config.max_campaigns)?;
+        let id = crate::spawn::campaign(state, caller.id(), spec, opts);
+        return Ok(RunAccepted {
+            status: "running".into(),
+            campaign_id: Some(id),
+            approval_id: None,
+            risk: risk_data(&risk),
+            plan_hash: hash.0,
+        });
+    }
+    let id = new_approval_id();
+    let components: Vec<&str> = plan
+        .components
+        .iter()
+        .map(|c| c.component.id.as_str())
+        .collect();
+    let row = ApprovalRequestRow {
+        id: id.clone(),
+        kind: "campaign".into(),
+        environment: env.as_str().to_string(),
+        resource: components.join(","),
+        requested_by: caller.id().to_string(),
+        created_at: OffsetDateTime::now_utc(),
+        status: "pending".into(),
+        plan: snapshot.clone(),
+        plan_hash: hash.0.clone(),
+        risk: risk_data(&risk),
+        request: serde_json::to_value(&frozen)
+            .map_err(|e| ApiError::internal(format!("cannot freeze the request: {e}")))?,
+        decided_by: None,
+        decided_at: None,
+        reason: None,
+    };
+    state.store.insert_approval_request(&row)?;
+    let recorded = gov.record(
+        CAMPAIGN_CATEGORY,
+        env,
+        "approval_requested",
+        &id,
+        json!({
+            "system_file": frozen.system_file,
+            "plan": snapshot,
+            "plan_hash": hash.0,
+            "risk": row.risk,
+        }),
+    );
+    if let Err(e) = recorded {
+        // Unrecorded, it must not be approvable: withdraw it (fail closed).
+        let _ = state.store.decide_approval_request(
+            &id,
+            "denied",
+            "shakedown",
+            OffsetDateTime::now_utc(),
+            Some("the ledger could not record the request"),
+        );
+        return Err(e.into());
+    }
+    Ok(RunAccepted {
+        status: "pending_approval".into(),
+        campaign_id: None,
+        approval_id: Some(id),
+        risk: row.risk,
+        plan_hash: hash.0,
+    })
 }

@@ -9,5 +9,6 @@ mod bad_input;
 mod guards;
 mod halt;
 mod observe;
+mod schedule;
 mod startup;
 mod support;
