@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use shakedown_control::nats::{Client, ClientOptions, HALT_SUBJECT, RESUME_SUBJECT};
 
-/// A nats-server child process on a loopback port, killed on drop.
+/// A nats-server child process on a loopback port it picks itself, killed on drop.
 struct NatsServer {
     child: Child,
     port: u16,
+    _dir: tempfile::TempDir,
 }
 
 fn free_port() -> u16 {
@@ -30,34 +31,47 @@ fn free_port() -> u16 {
 
 impl NatsServer {
     fn start() -> NatsServer {
-        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
         let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
             .into_iter()
             .find(|p| Path::new(p).exists())
             .unwrap_or("nats-server");
-        let child = Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        let mut child = Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
+            .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect(
                 "nats-server must be installed (apt-get install nats-server; scripts/test does it)",
             );
-        let server = NatsServer { child, port };
+        // Listening once it has written its ports file.
+        let ports = dir.path().join(format!("nats-server_{}.ports", child.id()));
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not start on {port}"
-            );
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                let mut b = [0u8; 4];
-                if s.read_exact(&mut b).is_ok() && &b == b"INFO" {
-                    return server;
-                }
+        let port = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("nats-server exited at start ({status})");
             }
-            std::thread::sleep(Duration::from_millis(20));
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            let listed = std::fs::read_to_string(&ports)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .and_then(|v| v["nats"][0].as_str().map(str::to_string))
+                .and_then(|u| u.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()));
+            if let Some(p) = listed {
+                break p;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"INFO");
+        NatsServer {
+            child,
+            port,
+            _dir: dir,
         }
     }
 
@@ -493,4 +507,138 @@ fn nats_that_is_down_or_not_nats_is_a_clear_error_and_never_stops_a_campaign() {
     let campaigns = json_out(data, &["campaigns", "--json"]);
     assert_eq!(campaigns[0]["status"], "completed");
     rt.block_on(weak.shutdown());
+}
+
+/// One HTTP/1.1 request to `addr` (connection closed after it): status and JSON body.
+fn http_json(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let payload = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn serve_with_nats_is_halted_and_resumed_by_bus_messages() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (weak, file) = weak_api(&rt, data, "slowloris");
+    let out = shakedown(data)
+        .args(["token", "create", "--account", "ops", "--role", "operator"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut serve = shakedown(data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--nats", &nats.url()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let said = lines_of(serve.stdout.take().unwrap());
+    let line = wait_line(&said, "listening on http://", Duration::from_secs(20));
+    let addr = line
+        .trim()
+        .trim_start_matches("listening on http://")
+        .to_string();
+
+    // A test-environment campaign the server runs itself (slowloris: 30 s unless halted).
+    let body = serde_json::json!({"system_file": file.display().to_string()}).to_string();
+    let (code, accepted) = http_json(&addr, "POST", "/api/chaos/run", &token, Some(&body));
+    assert_eq!(code, 202, "{accepted}");
+    let id = accepted["campaign_id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(800));
+
+    let bus = rt.block_on(Client::connect(&nats.url(), quick())).unwrap();
+    rt.block_on(bus.publish(
+        HALT_SUBJECT,
+        None,
+        br#"{"by": "pager", "reason": "bus drill"}"#.to_vec().into(),
+    ))
+    .unwrap();
+    rt.block_on(bus.flush(Duration::from_secs(2))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let campaign = loop {
+        let (_, c) = http_json(
+            &addr,
+            "GET",
+            &format!("/api/chaos/campaigns/{id}"),
+            &token,
+            None,
+        );
+        if c["status"] == "halted_by_guardian" {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "not halted: {c}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(campaign["tests_run"].as_u64().unwrap() <= 1);
+    let (_, status) = http_json(&addr, "GET", "/api/chaos/status", &token, None);
+    assert_eq!(status["halted"]["by"], "pager", "{status}");
+    // While halted the API refuses new campaigns.
+    let (code, _) = http_json(&addr, "POST", "/api/chaos/run", &token, Some(&body));
+    assert_eq!(code, 423);
+
+    rt.block_on(bus.publish(RESUME_SUBJECT, None, br#"{"by": "pager"}"#.to_vec().into()))
+        .unwrap();
+    rt.block_on(bus.flush(Duration::from_secs(2))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, status) = http_json(&addr, "GET", "/api/chaos/status", &token, None);
+        if status["halted"].is_null() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not resumed: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    rt.block_on(weak.shutdown());
+}
+
+#[test]
+fn serve_refuses_to_start_when_nats_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = shakedown(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--nats"])
+        .arg(format!("nats://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("NATS"), "{err}");
 }

@@ -43,15 +43,29 @@ fn free_port() -> u16 {
 }
 
 impl NatsServer {
+    /// On a port nats-server picks itself (no race with other tests for a free port).
     fn start(extra_conf: &str) -> NatsServer {
-        NatsServer::start_on(free_port(), extra_conf)
+        NatsServer::launch(None, extra_conf)
     }
 
+    /// On `port` (a restart where an earlier server was).
     fn start_on(port: u16, extra_conf: &str) -> NatsServer {
+        NatsServer::launch(Some(port), extra_conf)
+    }
+
+    fn launch(port: Option<u16>, extra_conf: &str) -> NatsServer {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("nats.conf");
-        std::fs::write(&conf, format!("listen: 127.0.0.1:{port}\n{extra_conf}\n")).unwrap();
-        let child = Command::new(nats_server_bin())
+        let port_conf = port.map_or("-1".to_string(), |p| p.to_string());
+        std::fs::write(
+            &conf,
+            format!(
+                "host: 127.0.0.1\nport: {port_conf}\nports_file_dir: \"{}\"\n{extra_conf}\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(nats_server_bin())
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())
@@ -60,26 +74,33 @@ impl NatsServer {
             .expect(
                 "nats-server must be installed (apt-get install nats-server; scripts/test does it)",
             );
-        let server = NatsServer {
+        // Listening once it has written its ports file; then it greets clients with INFO.
+        let ports = dir.path().join(format!("nats-server_{}.ports", child.id()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let port = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("nats-server exited at start ({status}); config:\n{extra_conf}");
+            }
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            let listed = std::fs::read_to_string(&ports)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["nats"][0].as_str().map(str::to_string))
+                .and_then(|u| u.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()));
+            if let Some(p) = listed {
+                break p;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"INFO");
+        NatsServer {
             child,
             port,
             _dir: dir,
-        };
-        // Ready once it greets a client with INFO.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not start on {port}"
-            );
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                let mut b = [0u8; 4];
-                if s.read_exact(&mut b).is_ok() && &b == b"INFO" {
-                    return server;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -699,4 +720,33 @@ async fn the_listener_keeps_working_across_a_server_restart() {
         "bus message"
     );
     listener.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_gives_up_after_its_reconnection_rounds_with_a_clear_error() {
+    let mut server = NatsServer::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ClientOptions {
+        max_reconnects: 3,
+        reconnect_min: Duration::from_millis(10),
+        reconnect_max: Duration::from_millis(40),
+        ..quick()
+    };
+    let listener = HaltListener::spawn_with(&server.url(), dir.path().to_path_buf(), opts)
+        .await
+        .unwrap();
+    server.stop();
+    let t0 = Instant::now();
+    let e = tokio::time::timeout(Duration::from_secs(5), listener.wait())
+        .await
+        .expect("the listener must end once the client gives up")
+        .unwrap_err();
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert!(matches!(e, NatsError::GaveUp { attempts: 3, .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("gave up on NATS after 3 reconnection attempts")
+            && text.contains("cannot connect to NATS at 127.0.0.1:"),
+        "{text}"
+    );
 }

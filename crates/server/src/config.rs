@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub allow_agent_commands: bool,
     /// Scheduled campaigns, submitted as `chaos_agent_service` (`--schedule FILE`).
     pub schedules: Vec<shakedown_control::schedule::Schedule>,
+    /// NATS servers (`nats://host:port[,…]`): `guardian.halt_chaos` / `guardian.resume_chaos`
+    /// pull the halt lever, and the server's events are published on `chaos.>`.
+    pub nats: Option<String>,
 }
 
 impl ServerConfig {
@@ -65,6 +68,7 @@ impl ServerConfig {
             halt_poll: Duration::from_millis(50),
             allow_agent_commands: false,
             schedules: Vec::new(),
+            nats: None,
         }
     }
 

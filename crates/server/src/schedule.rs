@@ -8,6 +8,7 @@
 //! campaign of the schedule still runs, `refused` with the reason.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use serde_json::json;
 use shakedown_control::schedule::Schedule;
@@ -110,7 +111,7 @@ fn fire(state: &AppState, schedule: &Schedule, previous: Option<&str>) -> Option
             .map(|ps| ps.iter().map(|p| p.name().to_string()).collect()),
         threshold: schedule.threshold,
     };
-    match submit(state, &caller, frozen) {
+    match submit(state, &caller, frozen, &AtomicBool::new(false)) {
         Ok(accepted) => {
             record(
                 env,

@@ -50,6 +50,8 @@ pub enum ServerError {
     Ledger(#[from] LedgerError),
     #[error("cannot listen on {addr}: {source}; pick another port (e.g. --listen 127.0.0.1:0)")]
     Bind { addr: SocketAddr, source: io::Error },
+    #[error("cannot use NATS: {0}")]
+    Nats(#[from] shakedown_control::nats::NatsError),
 }
 
 /// A running server. Dropping it stops accepting without waiting.
@@ -57,6 +59,8 @@ pub struct RunningServer {
     addr: SocketAddr,
     state: AppState,
     connections: TaskTracker,
+    /// The `guardian.halt_chaos` listener (`--nats`).
+    guardian: Option<shakedown_control::nats::ListenerHandle>,
     /// Campaigns marked interrupted at start.
     pub interrupted: Vec<String>,
 }
@@ -74,7 +78,10 @@ impl RunningServer {
 
     /// Stops accepting, halts this server's campaigns (stored as halted), lets open
     /// exchanges finish briefly, and waits (bounded) for everything to end.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
+        if let Some(g) = self.guardian.take() {
+            g.shutdown().await;
+        }
         self.state.shutdown.cancel();
         self.connections.close();
         self.state.tasks.close();
@@ -120,8 +127,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         source,
     })?;
     let streams = Arc::new(Semaphore::new(config.max_event_streams));
+    // NATS first, before anything listens: a bad URL or a dead server refuses the start, so
+    // an operator never believes a bus halt is wired when it is not.
+    let mut bus = EventBus::new(Arc::clone(&store));
+    let guardian = match &config.nats {
+        Some(url) => {
+            bus = bus.with_nats(shakedown_control::nats::EventPublisher::connect_lazy(url)?);
+            Some(shakedown_control::nats::HaltListener::spawn(url, config.data_dir.clone()).await?)
+        }
+        None => None,
+    };
     let state: AppState = Arc::new(Shared {
-        bus: EventBus::new(Arc::clone(&store)),
+        bus,
         store,
         governance,
         metrics: crate::metrics::Metrics::default(),
@@ -150,6 +167,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         addr,
         state,
         connections,
+        guardian,
         interrupted,
     })
 }

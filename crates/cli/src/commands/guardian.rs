@@ -46,6 +46,8 @@ pub async fn run(args: GuardianArgs, data_dir: Option<PathBuf>) -> anyhow::Resul
         .await
         .context("the guardian cannot listen on NATS")?;
     let mut state = handle.state();
+    // Connection changes are printed on transitions only, not once per reconnection round.
+    let mut connected = true;
     say(&format!(
         "guardian: listening on {HALT_SUBJECT} and {RESUME_SUBJECT} at {} for {}",
         handle.client().servers(),
@@ -73,8 +75,15 @@ pub async fn run(args: GuardianArgs, data_dir: Option<PathBuf>) -> anyhow::Resul
                 }
                 let now = state.borrow_and_update().clone();
                 match now {
-                    ConnState::Connected { server } => say(&format!("guardian: connected to NATS at {server}")),
-                    ConnState::Disconnected { error } => eprintln!("warning: {error}; reconnecting"),
+                    ConnState::Connected { server } if !connected => {
+                        connected = true;
+                        say(&format!("guardian: reconnected to NATS at {server}"));
+                    }
+                    ConnState::Disconnected { error } if connected => {
+                        connected = false;
+                        say(&format!("guardian: lost NATS ({error}); reconnecting, halt messages sent meanwhile are lost"));
+                    }
+                    ConnState::Connected { .. } | ConnState::Disconnected { .. } => {}
                     ConnState::Closed { error: Some(e) } => {
                         return Err(anyhow::Error::new(e).context("the guardian lost NATS for good"));
                     }

@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// as the `chaos_agent_service` account through the same gates as the API.
     #[arg(long, value_name = "FILE")]
     pub schedule: Option<PathBuf>,
+    /// NATS servers: a `guardian.halt_chaos` message halts (and `guardian.resume_chaos`
+    /// resumes) this data directory, and the server's events go out on `chaos.>`.
+    #[arg(long, env = super::guardian::NATS_URL_ENV, value_name = "URL", value_parser = super::guardian::nats_url)]
+    pub nats: Option<String>,
 }
 
 pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
@@ -77,6 +81,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     config.max_connections = args.max_connections;
     config.max_campaigns = args.max_campaigns;
     config.allow_agent_commands = args.allow_agent_commands;
+    config.nats = args.nats.clone();
     if let Some(path) = &args.schedule {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the schedule file {}", path.display()))?;

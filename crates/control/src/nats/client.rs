@@ -403,10 +403,14 @@ struct Driver {
 impl Driver {
     async fn run(mut self, mut conn: Option<Connection>) {
         let mut first = conn.is_none();
+        // Why there is no connection, for drops and refused flushes while reconnecting.
+        let mut lost = NatsError::NotConnected {
+            reason: "still connecting".into(),
+        };
         loop {
             let c = match conn.take() {
                 Some(c) => c,
-                None => match self.reconnect(first).await {
+                None => match self.reconnect(first, lost.clone()).await {
                     Ok(Some(c)) => {
                         if !first {
                             self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -438,7 +442,8 @@ impl Driver {
                 SessionEnd::Lost(e) => {
                     tracing::warn!("{e}");
                     self.state
-                        .send_replace(ConnState::Disconnected { error: e });
+                        .send_replace(ConnState::Disconnected { error: e.clone() });
+                    lost = e;
                 }
             }
         }
@@ -447,9 +452,12 @@ impl Driver {
     /// Tries every server once per round, waiting a doubling delay between rounds; commands
     /// that arrive meanwhile are answered (publishes dropped, subscriptions registered,
     /// flushes refused). `Ok(None)`: closed while trying.
-    async fn reconnect(&mut self, first: bool) -> Result<Option<Connection>, NatsError> {
+    async fn reconnect(
+        &mut self,
+        first: bool,
+        mut last: NatsError,
+    ) -> Result<Option<Connection>, NatsError> {
         let mut delay = self.opts.reconnect_min;
-        let mut last = NatsError::Closed;
         let rounds = self.opts.max_reconnects.max(1);
         for round in 0..rounds {
             // The very first attempt of a lazy client goes out at once.
@@ -469,9 +477,8 @@ impl Driver {
                     Err(e) => last = e,
                 }
             }
-            if round == 0 {
-                tracing::warn!("{last}");
-            }
+            // The loss itself was logged; each failed round only at debug.
+            tracing::debug!("{last}");
             self.state.send_replace(ConnState::Disconnected {
                 error: last.clone(),
             });
@@ -645,11 +652,13 @@ impl Driver {
             // A late message for a subscription already gone.
             return;
         };
+        // Counted before the hand-over, so a subscriber that has the message also sees it
+        // counted; taken back when it could not be handed over.
+        self.counters.delivered.fetch_add(1, Ordering::Relaxed);
         match sub.tx.try_send(m) {
-            Ok(()) => {
-                self.counters.delivered.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(m)) => {
+                self.counters.delivered.fetch_sub(1, Ordering::Relaxed);
                 self.counters.slow_consumer.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     "NATS: subscription to {} is not keeping up; dropped a message on {}",
@@ -659,6 +668,7 @@ impl Driver {
             }
             // The subscriber is gone: keep the SUB (harmless) but stop delivering.
             Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.counters.delivered.fetch_sub(1, Ordering::Relaxed);
                 self.subs.remove(&sid);
             }
         }

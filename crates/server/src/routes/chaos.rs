@@ -4,6 +4,9 @@
 //! the campaign in the background (auto-approved) or file an approval request with the system
 //! text and plan frozen, so approving it runs exactly what was asked.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::{Extension, Json};
@@ -201,17 +204,46 @@ pub async fn run(
 ) -> ApiResult<(StatusCode, Json<RunAccepted>)> {
     // Nothing is read from disk for a caller who may not execute anywhere.
     caller.require_somewhere(Permission::Execute)?;
+    // If the request times out (408) its future is dropped while the blocking work goes on;
+    // the flag tells that work not to start anything the client was told failed.
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let _guard = Abandoned(Arc::clone(&abandoned));
     blocking(move || {
         let frozen = freeze(req)?;
-        submit(&state, &caller, frozen).map(|a| (StatusCode::ACCEPTED, Json(a)))
+        submit(&state, &caller, frozen, &abandoned).map(|a| (StatusCode::ACCEPTED, Json(a)))
     })
     .await
+}
+
+/// Sets its flag when the request's future is dropped (a timeout, a closed connection).
+struct Abandoned(Arc<AtomicBool>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn check_wanted(abandoned: &AtomicBool) -> ApiResult<()> {
+    if abandoned.load(Ordering::SeqCst) {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "abandoned",
+            "the request timed out before the campaign started; nothing was started",
+        ));
+    }
+    Ok(())
 }
 
 /// Plans a frozen request as `caller`, checks RBAC on every planned component and the gates,
 /// scores the risk, and starts the campaign or files an approval request. The one path of the
 /// API and of schedules (blocking: call it off the async workers).
-pub fn submit(state: &AppState, caller: &Caller, frozen: Frozen) -> ApiResult<RunAccepted> {
+pub fn submit(
+    state: &AppState,
+    caller: &Caller,
+    frozen: Frozen,
+    abandoned: &AtomicBool,
+) -> ApiResult<RunAccepted> {
     let spec = frozen.spec()?;
     let opts = frozen.options()?;
     let env = spec.environment;
@@ -232,6 +264,7 @@ pub fn submit(state: &AppState, caller: &Caller, frozen: Frozen) -> ApiResult<Ru
     let risk = campaign_risk(&plan, spec.blast_radius_limit, &rankings);
     if risk.decision == Decision::AutoApproved {
         state.campaigns.check_room(state.config.max_campaigns)?;
+        check_wanted(abandoned)?;
         let id = crate::spawn::campaign(state, caller.id(), spec, opts);
         return Ok(RunAccepted {
             status: "running".into(),
@@ -264,6 +297,7 @@ pub fn submit(state: &AppState, caller: &Caller, frozen: Frozen) -> ApiResult<Ru
         decided_at: None,
         reason: None,
     };
+    check_wanted(abandoned)?;
     state.store.insert_approval_request(&row)?;
     let recorded = gov.record(
         CAMPAIGN_CATEGORY,
