@@ -13,6 +13,7 @@ pub mod keys;
 pub mod ledger;
 pub mod load;
 pub mod mock_llm;
+pub mod obey_halt;
 pub mod patterns;
 pub mod pg_proxy;
 pub mod pg_sandbox;

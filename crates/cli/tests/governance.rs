@@ -341,6 +341,7 @@ fn an_agent_run_records_its_risk_and_every_cell_without_being_blocked() {
         [
             "requested",
             "risk_scored",
+            "approved",
             "started",
             "cell",
             "cell",
@@ -350,24 +351,26 @@ fn an_agent_run_records_its_risk_and_every_cell_without_being_blocked() {
     assert!(entries.iter().all(|e| e["category"] == "agent_run"
         && e["subcategory"] == "test"
         && e["resource"] == run_id.as_str()
-        && e["actor"] == "alice"));
+        && (e["actor"] == "alice" || e["action"] == "approved")));
     let plan = &entries[0]["data"]["plan"];
     assert_eq!(plan["scenario"], "data_cleanup");
     // A seed beyond 2^53 is kept exactly, as a string.
     assert_eq!(plan["seed"], "18446744073709551615");
     assert_eq!(entries[0]["data"]["plan_hash"].as_str().unwrap().len(), 64);
     let risk = &entries[1]["data"];
-    assert_eq!(risk["enforced"], false);
-    assert!(risk["score"].as_f64().unwrap() <= 0.55, "{risk}");
-    assert_eq!(entries[3]["data"]["cell"], "p0/baseline/r0");
-    assert_eq!(entries[3]["data"]["passed"], true);
+    assert!(risk["score"].as_f64().unwrap() < 0.3, "{risk}");
+    assert_eq!(risk["decision"], "auto_approved");
+    assert_eq!(entries[2]["data"]["by"], "risk_score");
+    assert_eq!(entries[2]["actor"], "shakedown");
+    assert_eq!(entries[4]["data"]["cell"], "p0/baseline/r0");
+    assert_eq!(entries[4]["data"]["passed"], true);
     assert!(
-        entries[4]["data"]["cell"]
+        entries[5]["data"]["cell"]
             .as_str()
             .unwrap()
             .contains("db_lock_v1")
     );
-    assert_eq!(entries[5]["data"]["status"], "passed");
+    assert_eq!(entries[6]["data"]["status"], "passed");
     shakedown(data.path())
         .args(["ledger", "verify"])
         .assert()

@@ -12,17 +12,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use shakedown_control::halt_latch::{self, LatchChange, LatchFollower};
+use shakedown_control::halt_latch::LatchChange;
 use shakedown_core::Event;
 use shakedown_faults::server::Route;
 use shakedown_faults::{
     CallInfo, Decider, FaultConfig, FaultEngine, FaultProxy, FaultProxyOptions, FiredFault, Planner,
 };
-use shakedown_store::default_data_dir;
-use time::OffsetDateTime;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
+use super::obey_halt::{self, EventSink, Handler};
 use super::open_store;
 use crate::exit::Exit;
 
@@ -118,15 +116,36 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     let halt = crate::halt::on_signals();
     let planner: Planner = Arc::new(shakedown_faults::plan::plan_for_request);
     let halted = Arc::new(AtomicBool::new(false));
-    let data = data_dir.unwrap_or_else(default_data_dir);
-    let latch = LatchFollower::new(halt_latch::watch(&data, halt_latch::WATCH_INTERVAL));
-    let obeying = tokio::spawn(obey(
-        latch,
-        Arc::clone(&halted),
-        rules,
-        events.clone(),
+    // On halt no rule fires any more (reported as `halted_by_guardian`); on resume they fire
+    // again.
+    let flag = Arc::clone(&halted);
+    let handler: Handler = Box::new(move |change| {
+        let flag = Arc::clone(&flag);
+        Box::pin(async move {
+            match change {
+                LatchChange::Halted(info) => {
+                    flag.store(true, Ordering::SeqCst);
+                    eprintln!(
+                        "fault-proxy: chaos halted (by {} at {}: {}): {rules} rule(s) suspended, calls pass through untouched until `shakedown resume`",
+                        info.by, info.at, info.reason
+                    );
+                    json!({"halt": info, "suspended_rules": rules})
+                }
+                LatchChange::Resumed => {
+                    flag.store(false, Ordering::SeqCst);
+                    eprintln!("fault-proxy: chaos resumed; faults fire again");
+                    json!({"suspended_rules": rules})
+                }
+            }
+        })
+    });
+    let obeying = obey_halt::spawn(
+        data_dir,
+        shakedown_faults::events::COMPONENT,
+        events.clone().map(EventSink::Bounded),
         halt.clone(),
-    ));
+        handler,
+    );
     let proxy = FaultProxy::start(FaultProxyOptions {
         listen,
         settings,
@@ -156,58 +175,6 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
         w.finish().await?;
     }
     Ok(Exit::Passed)
-}
-
-/// Follows the halt latch until `stop`: on halt no rule fires any more (reported as
-/// `halted_by_guardian`), on resume they fire again.
-async fn obey(
-    mut latch: LatchFollower,
-    halted: Arc<AtomicBool>,
-    rules: usize,
-    events: Option<mpsc::Sender<Event>>,
-    stop: CancellationToken,
-) {
-    // One pass per latch transition, for the life of the proxy.
-    loop {
-        let change = tokio::select! {
-            () = stop.cancelled() => return,
-            c = latch.next() => c,
-        };
-        let event = match change {
-            None => return,
-            Some(LatchChange::Halted(info)) => {
-                halted.store(true, Ordering::SeqCst);
-                eprintln!(
-                    "fault-proxy: chaos halted (by {} at {}: {}): {rules} rule(s) suspended, calls pass through untouched until `shakedown resume`",
-                    info.by, info.at, info.reason
-                );
-                Event::named(
-                    "halted_by_guardian",
-                    None,
-                    Some(shakedown_faults::events::COMPONENT),
-                    json!({"halt": info, "suspended_rules": rules}),
-                    OffsetDateTime::now_utc(),
-                )
-            }
-            Some(LatchChange::Resumed) => {
-                halted.store(false, Ordering::SeqCst);
-                eprintln!("fault-proxy: chaos resumed; faults fire again");
-                Event::named(
-                    "resumed",
-                    None,
-                    Some(shakedown_faults::events::COMPONENT),
-                    json!({"suspended_rules": rules}),
-                    OffsetDateTime::now_utc(),
-                )
-            }
-        };
-        if let Some(tx) = &events {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = tx.send(event) => {}
-            }
-        }
-    }
 }
 
 /// The config from `--config` and/or `--profile`; `None` when the file has errors (already

@@ -11,20 +11,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use shakedown_control::halt_latch::{self, LatchChange, LatchFollower};
-use shakedown_core::Event;
+use shakedown_control::halt_latch::LatchChange;
 use shakedown_core::system::ScopeRule;
 use shakedown_proxy::pg::chaos::{ChaosOptions, ChaosRuntime};
 use shakedown_proxy::pg::guard::{Guard, GuardConfig, bridge_chaos_events, read_catalog};
 use shakedown_proxy::pg::{PgProxy, PgProxyConfig};
 use shakedown_sql::chaos::{ChaosScript, load_chaos};
 use shakedown_sql::policy::{Policy, load_policy};
-use shakedown_store::default_data_dir;
-use time::OffsetDateTime;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::builtin::{CHAOS_SCRIPTS, POLICIES, resolve};
+use super::obey_halt::{self, EventSink, Handler};
 use super::open_store;
 use crate::exit::Exit;
 
@@ -114,10 +111,36 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
         None => None,
     };
     let halt = crate::halt::on_signals();
+    // On halt the chaos script is halted (every change undone, each `chaos_completed` with
+    // outcome `halted_by_guardian`); on resume it runs again.
     let obeying = chaos.clone().map(|c| {
-        let data = data_dir.unwrap_or_else(default_data_dir);
-        let latch = LatchFollower::new(halt_latch::watch(&data, halt_latch::WATCH_INTERVAL));
-        tokio::spawn(obey(latch, c, events.clone(), halt.clone()))
+        let handler: Handler = Box::new(move |change| {
+            let c = Arc::clone(&c);
+            Box::pin(async move {
+                match change {
+                    LatchChange::Halted(info) => {
+                        let undone = c.halt().await;
+                        eprintln!(
+                            "pg-proxy: chaos halted (by {} at {}: {}): {undone} change(s) undone; the chaos script is paused until `shakedown resume`",
+                            info.by, info.at, info.reason
+                        );
+                        json!({"halt": info, "undone": undone})
+                    }
+                    LatchChange::Resumed => {
+                        c.resume();
+                        eprintln!("pg-proxy: chaos resumed; the chaos script runs again");
+                        json!({})
+                    }
+                }
+            })
+        });
+        obey_halt::spawn(
+            data_dir,
+            COMPONENT,
+            events.clone().map(EventSink::Unbounded),
+            halt.clone(),
+            handler,
+        )
     });
     let guard = Guard::new(GuardConfig {
         policy: policy.clone(),
@@ -151,54 +174,6 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
         w.finish().await?;
     }
     Ok(Exit::Passed)
-}
-
-/// Follows the halt latch until `stop`: on halt the chaos script is halted (every change
-/// undone, each `chaos_completed` with outcome `halted_by_guardian`), on resume it runs again.
-async fn obey(
-    mut latch: LatchFollower,
-    chaos: Arc<ChaosRuntime>,
-    events: Option<mpsc::UnboundedSender<Event>>,
-    stop: CancellationToken,
-) {
-    // One pass per latch transition, for the life of the proxy.
-    loop {
-        let change = tokio::select! {
-            () = stop.cancelled() => return,
-            c = latch.next() => c,
-        };
-        let event = match change {
-            None => return,
-            Some(LatchChange::Halted(info)) => {
-                let undone = chaos.halt().await;
-                eprintln!(
-                    "pg-proxy: chaos halted (by {} at {}: {}): {undone} change(s) undone; the chaos script is paused until `shakedown resume`",
-                    info.by, info.at, info.reason
-                );
-                Event::named(
-                    "halted_by_guardian",
-                    None,
-                    Some(COMPONENT),
-                    json!({"halt": info, "undone": undone}),
-                    OffsetDateTime::now_utc(),
-                )
-            }
-            Some(LatchChange::Resumed) => {
-                chaos.resume();
-                eprintln!("pg-proxy: chaos resumed; the chaos script runs again");
-                Event::named(
-                    "resumed",
-                    None,
-                    Some(COMPONENT),
-                    json!({}),
-                    OffsetDateTime::now_utc(),
-                )
-            }
-        };
-        if let Some(tx) = &events {
-            let _ = tx.send(event);
-        }
-    }
 }
 
 fn load(value: &str) -> anyhow::Result<Policy> {

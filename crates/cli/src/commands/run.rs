@@ -399,11 +399,29 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         fault_scenarios.iter().any(|f| f.chaos.is_some()),
         history,
     );
-    // Agent runs target their own sandbox (environment test): the score is recorded, not
-    // enforced.
-    let mut risk_entry = risk_data(&risk);
-    risk_entry["enforced"] = json!(false);
-    rec("risk_scored", risk_entry)?;
+    // The same decision rule as campaigns. An agent run targets its own sandbox (environment
+    // test), so with today's weights it scores at most about 0.3 and is auto-approved; a run
+    // the rule would send to a human is refused, never run unapproved.
+    rec("risk_scored", risk_data(&risk))?;
+    if risk.decision != shakedown_govern::Decision::AutoApproved {
+        rec(
+            "denied",
+            json!({"reason": "approval required, none given", "score": risk.score, "plan_hash": plan_hash.0}),
+        )?;
+        eprintln!(
+            "error: refusing to start the agent run: risk score {:.2} needs a human's approval",
+            risk.score
+        );
+        return Ok(Exit::Error);
+    }
+    governance.record_as(
+        "shakedown",
+        AGENT_RUN_CATEGORY,
+        Environment::Test,
+        "approved",
+        &run_id,
+        json!({"by": "risk_score", "decision": "auto_approved", "score": risk.score, "plan_hash": plan_hash.0}),
+    )?;
     let sandbox = match &args.pg_url {
         Some(url) => SandboxServer::from_url(url)?,
         None => {

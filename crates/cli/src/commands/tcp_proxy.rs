@@ -9,14 +9,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use shakedown_control::halt_latch::{self, LatchChange, LatchFollower};
-use shakedown_core::Event;
+use shakedown_control::halt_latch::LatchChange;
 use shakedown_proxy::tcp::{ProxySpec, TcpProxyServer, TcpServerConfig, ToxicSpec, api};
-use shakedown_store::default_data_dir;
-use time::OffsetDateTime;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
+use super::obey_halt::{self, EventSink, Handler};
 use super::open_store;
 use crate::exit::Exit;
 
@@ -78,9 +75,48 @@ pub async fn run(args: TcpProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Resul
         }
         None => (None, None),
     };
-    let data = data_dir.unwrap_or_else(default_data_dir);
-    let latch = LatchFollower::new(halt_latch::watch(&data, halt_latch::WATCH_INTERVAL));
-    let obeying = tokio::spawn(obey(latch, server.clone(), events, halt.clone()));
+    // On halt every toxic goes (reported as `halted_by_guardian`); on resume toxics may be
+    // added again.
+    let obeyed = server.clone();
+    let handler: Handler = Box::new(move |change| {
+        let server = obeyed.clone();
+        Box::pin(async move {
+            match change {
+                LatchChange::Halted(info) => {
+                    let reason = format!("by {} at {}: {}", info.by, info.at, info.reason);
+                    let out = server.halt(&reason);
+                    eprintln!(
+                        "tcp-proxy: chaos halted ({reason}): removed {} toxic(s), re-enabled {} proxy(ies); toxics are refused until `shakedown resume`",
+                        out.toxics.len(),
+                        out.enabled.len()
+                    );
+                    for e in &out.errors {
+                        eprintln!("tcp-proxy: {e}");
+                    }
+                    let removed: Vec<_> = out
+                        .toxics
+                        .iter()
+                        .map(|(proxy, t): &(String, ToxicSpec)| {
+                            json!({"proxy": proxy, "toxic": t.to_json()})
+                        })
+                        .collect();
+                    json!({"halt": info, "removed": removed, "re_enabled": out.enabled, "errors": out.errors})
+                }
+                LatchChange::Resumed => {
+                    server.resume();
+                    eprintln!("tcp-proxy: chaos resumed; toxics may be added again");
+                    json!({})
+                }
+            }
+        })
+    });
+    let obeying = obey_halt::spawn(
+        data_dir,
+        COMPONENT,
+        events.map(EventSink::Unbounded),
+        halt.clone(),
+        handler,
+    );
     let (listener, addr) = api::bind(args.api)
         .await
         .with_context(|| format!("cannot listen on {}", args.api))?;
@@ -93,64 +129,4 @@ pub async fn run(args: TcpProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Resul
         w.finish().await?;
     }
     Ok(Exit::Passed)
-}
-
-/// Follows the halt latch until `stop`: on halt every toxic goes (reported as
-/// `halted_by_guardian`), on resume toxics may be added again.
-async fn obey(
-    mut latch: LatchFollower,
-    server: TcpProxyServer,
-    events: Option<mpsc::UnboundedSender<Event>>,
-    stop: CancellationToken,
-) {
-    // One pass per latch transition, for the life of the proxy.
-    loop {
-        let change = tokio::select! {
-            () = stop.cancelled() => return,
-            c = latch.next() => c,
-        };
-        let event = match change {
-            None => return,
-            Some(LatchChange::Halted(info)) => {
-                let reason = format!("by {} at {}: {}", info.by, info.at, info.reason);
-                let out = server.halt(&reason);
-                eprintln!(
-                    "tcp-proxy: chaos halted ({reason}): removed {} toxic(s), re-enabled {} proxy(ies); toxics are refused until `shakedown resume`",
-                    out.toxics.len(),
-                    out.enabled.len()
-                );
-                for e in &out.errors {
-                    eprintln!("tcp-proxy: {e}");
-                }
-                let removed: Vec<_> = out
-                    .toxics
-                    .iter()
-                    .map(|(proxy, t): &(String, ToxicSpec)| {
-                        json!({"proxy": proxy, "toxic": t.to_json()})
-                    })
-                    .collect();
-                Event::named(
-                    "halted_by_guardian",
-                    None,
-                    Some(COMPONENT),
-                    json!({"halt": info, "removed": removed, "re_enabled": out.enabled, "errors": out.errors}),
-                    OffsetDateTime::now_utc(),
-                )
-            }
-            Some(LatchChange::Resumed) => {
-                server.resume();
-                eprintln!("tcp-proxy: chaos resumed; toxics may be added again");
-                Event::named(
-                    "resumed",
-                    None,
-                    Some(COMPONENT),
-                    json!({}),
-                    OffsetDateTime::now_utc(),
-                )
-            }
-        };
-        if let Some(tx) = &events {
-            let _ = tx.send(event);
-        }
-    }
 }
