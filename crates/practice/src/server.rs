@@ -14,7 +14,9 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
+use shakedown_httpguard::accept::{next_connection, serve_http1};
+use shakedown_httpguard::reject::Rejector;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -29,8 +31,6 @@ use crate::state::{AppState, ClientAddr, Stats};
 
 /// How long open connections get to finish their current exchange on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
-/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// hyper's read buffer cap for the guarded flavour: a request head larger than this is
 /// refused with 431 instead of being buffered (hyper's default is ~400 KB).
 const GUARDED_MAX_HEAD: usize = 64 * 1024;
@@ -138,35 +138,15 @@ async fn accept_loop(
     cap: Option<Arc<Semaphore>>,
     tracker: TaskTracker,
 ) {
-    let rejecting = Arc::new(Semaphore::new(reject::MAX_REJECTING));
-    loop {
-        let accepted = tokio::select! {
-            _ = shared.cancel.cancelled() => break,
-            r = listener.accept() => r,
-        };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::debug!(error = %e, "accept failed");
-                tokio::select! {
-                    _ = shared.cancel.cancelled() => break,
-                    _ = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
-                }
-            }
-        };
+    let rejector = Rejector::new(reject::response());
+    while let Some((stream, peer)) = next_connection(&listener, &shared.cancel).await {
         let permit = match &cap {
             None => None,
             Some(cap) => match Arc::clone(cap).try_acquire_owned() {
                 Ok(p) => Some(p),
                 Err(_) => {
                     Stats::bump(&shared.stats.connections_refused);
-                    // Answering costs a task; past a bound the connection is just closed.
-                    if let Ok(slot) = Arc::clone(&rejecting).try_acquire_owned() {
-                        tracker.spawn(async move {
-                            reject::over_capacity(stream).await;
-                            drop(slot);
-                        });
-                    }
+                    rejector.refuse(stream, &tracker);
                     continue;
                 }
             },
@@ -182,7 +162,6 @@ async fn serve(
     shared: Arc<Shared>,
     permit: Option<OwnedSemaphorePermit>,
 ) {
-    let _ = stream.set_nodelay(true);
     shared
         .stats
         .connections_open
@@ -207,19 +186,15 @@ async fn serve(
             builder.header_read_timeout(None);
         }
     }
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        }
-        _ = shared.cancel.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
-        }
-    }
+    serve_http1(
+        stream,
+        peer,
+        &builder,
+        service,
+        &shared.cancel,
+        SHUTDOWN_GRACE,
+    )
+    .await;
     shared
         .stats
         .connections_open

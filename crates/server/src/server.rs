@@ -13,10 +13,12 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use serde_json::json;
 use shakedown_control::governance::CAMPAIGN_CATEGORY;
 use shakedown_control::{EventBus, Governance};
+use shakedown_httpguard::accept::{next_connection, serve_http1};
+use shakedown_httpguard::reject::Rejector;
 use shakedown_ledger::LedgerError;
 use shakedown_store::{SqliteStore, Store, StoreError};
 use tokio::net::{TcpListener, TcpStream};
@@ -32,8 +34,6 @@ use crate::state::{AppState, Campaigns, Shared};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How long shutdown waits for halted campaigns to store their end.
 const CAMPAIGN_GRACE: Duration = Duration::from_secs(10);
-/// Pause after a failed `accept` (e.g. out of file descriptors).
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// hyper's read buffer cap: a request head larger than this is refused (431).
 const MAX_HEAD: usize = 64 * 1024;
 /// The actor of what the server does on its own.
@@ -200,29 +200,10 @@ async fn accept_loop(
     cap: Arc<Semaphore>,
     tracker: TaskTracker,
 ) {
-    let rejecting = Arc::new(Semaphore::new(crate::reject::MAX_REJECTING));
-    loop {
-        let accepted = tokio::select! {
-            () = state.shutdown.cancelled() => break,
-            r = listener.accept() => r,
-        };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::debug!(error = %e, "accept failed");
-                tokio::select! {
-                    () = state.shutdown.cancelled() => break,
-                    () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
-                }
-            }
-        };
+    let rejector = Rejector::new(crate::reject::response());
+    while let Some((stream, peer)) = next_connection(&listener, &state.shutdown).await {
         let Ok(permit) = Arc::clone(&cap).try_acquire_owned() else {
-            if let Ok(slot) = Arc::clone(&rejecting).try_acquire_owned() {
-                tracker.spawn(async move {
-                    crate::reject::over_capacity(stream).await;
-                    drop(slot);
-                });
-            }
+            rejector.refuse(stream, &tracker);
             continue;
         };
         tracker.spawn(serve(
@@ -243,7 +224,6 @@ async fn serve(
     state: AppState,
     permit: OwnedSemaphorePermit,
 ) {
-    let _ = stream.set_nodelay(true);
     let service = service_fn(move |req: hyper::Request<Incoming>| router.clone().oneshot(req));
     let mut builder = http1::Builder::new();
     // The deadline starts when hyper waits for a head and is not reset by partial reads, so
@@ -252,18 +232,14 @@ async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.header_timeout)
         .max_buf_size(MAX_HEAD);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        }
-        () = state.shutdown.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
-        }
-    }
+    serve_http1(
+        stream,
+        peer,
+        &builder,
+        service,
+        &state.shutdown,
+        SHUTDOWN_GRACE,
+    )
+    .await;
     drop(permit);
 }

@@ -3,6 +3,7 @@
 //! a client that reads too slowly is told how many events it missed (`event: lagged`) instead
 //! of making the server buffer without bound. Streams end on shutdown.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,8 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
+use shakedown_core::Event;
+use shakedown_core::system::Environment;
 use shakedown_govern::Permission;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -49,9 +52,14 @@ pub async fn stream(
     let rx = state.bus.subscribe();
     let shutdown = state.shutdown.clone();
     let filter = q.campaign_id;
+    let seen = Visibility {
+        state: Arc::clone(&state),
+        caller,
+        known: HashMap::new(),
+    };
     let events = futures_util::stream::unfold(
-        (rx, permit, shutdown, filter),
-        |(mut rx, permit, shutdown, filter)| async move {
+        (rx, permit, shutdown, filter, seen),
+        |(mut rx, permit, shutdown, filter, mut seen)| async move {
             loop {
                 let next = tokio::select! {
                     () = shutdown.cancelled() => return None,
@@ -65,6 +73,9 @@ pub async fn stream(
                         {
                             continue;
                         }
+                        if !seen.may_read(&ev).await {
+                            continue;
+                        }
                         let data = serde_json::to_string(&ev).unwrap_or_else(|_| "{}".into());
                         SseEvent::default()
                             .event(ev.event_type.clone())
@@ -76,9 +87,60 @@ pub async fn stream(
                         .data(format!("{{\"missed\":{n}}}")),
                     Err(RecvError::Closed) => return None,
                 };
-                return Some((Ok(sse), (rx, permit, shutdown, filter)));
+                return Some((Ok(sse), (rx, permit, shutdown, filter, seen)));
             }
         },
     );
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Which events a caller may see: those of campaigns in environments where it may `read`
+/// (events without a campaign are not environment-bound). The environment of a campaign is
+/// learnt from its `campaign.started` event or, failing that, the store, once per campaign.
+struct Visibility {
+    state: AppState,
+    caller: Caller,
+    known: HashMap<String, Option<Environment>>,
+}
+
+impl Visibility {
+    async fn may_read(&mut self, ev: &Event) -> bool {
+        let Some(id) = ev.campaign_id.clone() else {
+            return true;
+        };
+        if !self.known.contains_key(&id) {
+            let from_event = ev
+                .data
+                .get("environment")
+                .and_then(|v| serde_json::from_value::<Environment>(v.clone()).ok());
+            let env = match from_event {
+                Some(env) => Some(env),
+                None => {
+                    let store = Arc::clone(&self.state.store);
+                    let lookup = id.clone();
+                    tokio::task::spawn_blocking(move || {
+                        store
+                            .campaign(&lookup)
+                            .ok()
+                            .flatten()
+                            .map(|c| c.environment)
+                    })
+                    .await
+                    .ok()
+                    .flatten()
+                }
+            };
+            // A bounded cache: a long-lived stream sees many campaigns.
+            if self.known.len() >= 10_000 {
+                self.known.clear();
+            }
+            self.known.insert(id.clone(), env);
+        }
+        match self.known.get(&id).copied().flatten() {
+            Some(env) => self.caller.may(Permission::Read, env),
+            // Unknown campaign (not stored, e.g. an agent run's events): readable by whoever
+            // may read in the test environment, where runs live.
+            None => self.caller.may(Permission::Read, Environment::Test),
+        }
+    }
 }

@@ -161,3 +161,66 @@ async fn the_event_stream_carries_campaign_events_live_and_is_bounded() {
     assert!(seen.contains("event: chaos.injection"), "{seen}");
     assert!(seen.contains(&id), "{seen}");
 }
+
+#[tokio::test]
+async fn the_event_stream_shows_only_environments_the_caller_may_read() {
+    let target = practice().await;
+    let api = Api::start().await;
+    let admin = api.token("root", "admin");
+    let bob = api.token("bob", "approver");
+    let op = api.token("op", "operator");
+    let open = |t: String| {
+        let addr = api.addr;
+        async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(
+                format!("GET /api/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {t}\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+            let head = read_until(&mut s, "\r\n\r\n", Duration::from_secs(5)).await;
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            s
+        }
+    };
+    let mut as_op = open(op.clone()).await;
+    let mut as_admin = open(admin.clone()).await;
+
+    // A production campaign (approved by another account), then a test one.
+    let r = api
+        .post_json(
+            "/api/chaos/run",
+            Some(&admin),
+            &run_body(&system("production", &target.url(), "prod_svc")),
+        )
+        .await;
+    let approval = r.json()["approval_id"].as_str().unwrap().to_string();
+    let r = api
+        .post_json(
+            &format!("/api/approvals/{approval}/approve"),
+            Some(&bob),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let prod = r.json()["campaign_id"].as_str().unwrap().to_string();
+    api.wait_campaign(&prod, &admin).await;
+    let r = api
+        .post_json(
+            "/api/chaos/run",
+            Some(&op),
+            &run_body(&system("test", &target.url(), "test_svc")),
+        )
+        .await;
+    let test = r.json()["campaign_id"].as_str().unwrap().to_string();
+
+    let seen_by_admin = read_until(&mut as_admin, &test, Duration::from_secs(30)).await;
+    assert!(seen_by_admin.contains(&prod), "{seen_by_admin}");
+    let seen_by_op = read_until(&mut as_op, &test, Duration::from_secs(30)).await;
+    assert!(seen_by_op.contains(&test), "{seen_by_op}");
+    assert!(
+        !seen_by_op.contains(&prod),
+        "the operator saw production events: {seen_by_op}"
+    );
+}
