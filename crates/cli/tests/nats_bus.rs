@@ -563,7 +563,15 @@ fn serve_with_nats_is_halted_and_resumed_by_bus_messages() {
         .unwrap();
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let mut serve = shakedown(data)
-        .args(["serve", "--listen", "127.0.0.1:0", "--nats", &nats.url()])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--nats",
+            &nats.url(),
+            "--files-root",
+        ])
+        .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -156,6 +156,21 @@ fn wait_status(s: &Serve, t: &str, id: &str, until: impl Fn(&str) -> bool) -> Va
     }
 }
 
+/// A `--files-root` holding the example agent and mock-LLM rules (as `examples/…`), so runs
+/// started through the API can name them.
+fn files_root(data: &Path) -> PathBuf {
+    let root = data.join("files");
+    std::fs::create_dir_all(root.join("examples")).unwrap();
+    for f in ["cleanup_agent.py", "mock_llm_rules.yaml"] {
+        std::fs::copy(
+            repo().join("examples").join(f),
+            root.join("examples").join(f),
+        )
+        .unwrap();
+    }
+    root
+}
+
 fn pg() -> (PgCluster, String) {
     let cluster = PgCluster::start().expect("cluster");
     cluster
@@ -176,7 +191,15 @@ fn a_run_started_through_the_api_is_reported_scored_and_judged() {
     let (_cluster, url) = pg();
     let data = tempfile::tempdir().unwrap();
     let ops = token(data.path(), "ops", "operator");
-    let s = serve(data.path(), &["--allow-agent-commands"]);
+    let root = files_root(data.path());
+    let s = serve(
+        data.path(),
+        &[
+            "--allow-agent-commands",
+            "--files-root",
+            root.to_str().unwrap(),
+        ],
+    );
     let (code, _, body) = call(
         &s.addr,
         "POST",
@@ -271,8 +294,16 @@ fn runs_are_terminated_through_the_api_and_bad_requests_start_nothing() {
     let data = tempfile::tempdir().unwrap();
     let ops = token(data.path(), "ops", "operator");
     let viewer = token(data.path(), "val", "viewer");
-    let s = serve(data.path(), &["--allow-agent-commands"]);
-    let scenario = data.path().join("slow.yaml");
+    let root = files_root(data.path());
+    let s = serve(
+        data.path(),
+        &[
+            "--allow-agent-commands",
+            "--files-root",
+            root.to_str().unwrap(),
+        ],
+    );
+    let scenario = root.join("slow.yaml");
     std::fs::write(
         &scenario,
         "name: slow\ntask: wait\ntimeout_seconds: 60\nseed_sql: 'CREATE TABLE t (id int);'\ninvariants:\n  - {type: completes}\n",
@@ -280,7 +311,7 @@ fn runs_are_terminated_through_the_api_and_bad_requests_start_nothing() {
     .unwrap();
     let slow = json!({
         "agent": "python3 -c \"import time; print('waiting', flush=True); time.sleep(50)\"",
-        "scenario": scenario.display().to_string(),
+        "scenario": "slow.yaml",
         "pg_url": url,
     });
 
@@ -298,10 +329,22 @@ fn runs_are_terminated_through_the_api_and_bad_requests_start_nothing() {
         json!({"agent": "true", "scenario": "data_cleanup", "surprise": 1}),
         json!({"agent_url": "http://10.1.2.3/agent", "scenario": "data_cleanup"}),
         json!({"agent": "true", "scenario": ""}),
+        json!({"agent": "true", "scenario": "data_cleanup", "pg_url": "postgres://u:p@10.9.8.7/db"}),
+        json!({"agent": "true", "scenario": "missing.yaml"}),
     ] {
         let (code, _, body) = post(Some(&ops), &bad);
         assert_eq!(code, 422, "{bad}: {body}");
         assert!(json_of(&body)["error"]["message"].is_string());
+    }
+    // Files outside --files-root are never read.
+    std::fs::write(data.path().join("outside.yaml"), "name: x\ntask: t\n").unwrap();
+    for file in [
+        "../outside.yaml",
+        data.path().join("outside.yaml").to_str().unwrap(),
+    ] {
+        let (code, _, body) = post(Some(&ops), &json!({"agent": "true", "scenario": file}));
+        assert_eq!(code, 403, "{file}: {body}");
+        assert_eq!(json_of(&body)["error"]["code"], "outside_files_root");
     }
     let (_, _, body) = call(&s.addr, "GET", "/api/runs", Some(&viewer), None);
     assert_eq!(json_of(&body)["runs"], json!([]), "nothing started");

@@ -45,6 +45,9 @@ pub struct ServerConfig {
     /// NATS servers (`nats://host:port[,…]`): `guardian.halt_chaos` / `guardian.resume_chaos`
     /// pull the halt lever, and the server's events are published on `chaos.>`.
     pub nats: Option<String>,
+    /// The only directory whose files requests may name (`system_file`, a run's scenario,
+    /// policy… files); `None`: requests name no files (`--files-root`).
+    pub files_root: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -69,6 +72,7 @@ impl ServerConfig {
             allow_agent_commands: false,
             schedules: Vec::new(),
             nats: None,
+            files_root: None,
         }
     }
 

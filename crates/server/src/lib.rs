@@ -7,6 +7,7 @@
 pub mod budgets;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod guard;
 pub mod json;
 pub mod metrics;

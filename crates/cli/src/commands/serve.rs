@@ -60,6 +60,11 @@ pub struct ServeArgs {
     /// resumes) this data directory, and the server's events go out on `chaos.>`.
     #[arg(long, env = super::guardian::NATS_URL_ENV, value_name = "URL", value_parser = super::guardian::nats_url)]
     pub nats: Option<String>,
+    /// The one directory whose files requests may name (`system_file`, a run's scenario,
+    /// policy, chaos, faults, file policy, mock-LLM rules; symlinks and `..` resolved first).
+    /// Without it requests name no files: they send the text or use built-in names.
+    #[arg(long, value_name = "DIR")]
+    pub files_root: Option<PathBuf>,
 }
 
 pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
@@ -82,6 +87,15 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     config.max_campaigns = args.max_campaigns;
     config.allow_agent_commands = args.allow_agent_commands;
     config.nats = args.nats.clone();
+    if let Some(root) = &args.files_root {
+        let real = root
+            .canonicalize()
+            .with_context(|| format!("--files-root {} is not a directory", root.display()))?;
+        if !real.is_dir() {
+            bail!("--files-root {} is not a directory", root.display());
+        }
+        config.files_root = Some(real);
+    }
     if let Some(path) = &args.schedule {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the schedule file {}", path.display()))?;

@@ -85,7 +85,7 @@ impl Frozen {
 }
 
 /// Turns the request into a [`Frozen`] one: exactly one source, fields in range.
-fn freeze(req: RunRequest) -> ApiResult<Frozen> {
+fn freeze(req: RunRequest, files_root: Option<&std::path::Path>) -> ApiResult<Frozen> {
     let threshold = req.threshold.unwrap_or(0.8);
     if !(0.0..=1.0).contains(&threshold) {
         return Err(ApiError::unprocessable(format!(
@@ -108,7 +108,7 @@ fn freeze(req: RunRequest) -> ApiResult<Frozen> {
         }
     }
     let (system, system_file) = match (req.system_file, req.system) {
-        (Some(path), None) => (read_system_file(&path)?, path),
+        (Some(path), None) => (read_system_file(files_root, &path)?, path),
         (None, Some(text)) => (text, "<request body>".to_string()),
         _ => {
             return Err(ApiError::unprocessable(
@@ -125,33 +125,29 @@ fn freeze(req: RunRequest) -> ApiResult<Frozen> {
     })
 }
 
-fn read_system_file(path: &str) -> ApiResult<String> {
-    // Only system files: the path is chosen by the client and read with the server's rights,
-    // and a parse error quotes lines of the file back.
+fn read_system_file(root: Option<&std::path::Path>, path: &str) -> ApiResult<String> {
+    // Only system files, and only under --files-root: the path is chosen by the client and
+    // read with the server's rights, and a parse error quotes lines of the file back.
     let lower = path.to_ascii_lowercase();
     if !(lower.ends_with(".yaml") || lower.ends_with(".yml")) {
         return Err(ApiError::unprocessable(format!(
             "system_file `{path}` is not a .yaml or .yml file; send the text as `system` instead"
         )));
     }
+    let real = crate::files::resolve(root, path, "system_file")?;
     let unreadable = |e: std::io::Error| {
         ApiError::unprocessable(format!(
             "cannot read system_file `{path}` on the server: {e}"
         ))
     };
-    let meta = std::fs::metadata(path).map_err(unreadable)?;
-    if !meta.is_file() {
-        return Err(ApiError::unprocessable(format!(
-            "system_file `{path}` is not a regular file"
-        )));
-    }
+    let meta = std::fs::metadata(&real).map_err(unreadable)?;
     if meta.len() > MAX_SYSTEM_FILE {
         return Err(ApiError::unprocessable(format!(
             "system_file `{path}` is {} bytes; at most {MAX_SYSTEM_FILE}",
             meta.len()
         )));
     }
-    std::fs::read_to_string(path).map_err(unreadable)
+    std::fs::read_to_string(&real).map_err(unreadable)
 }
 
 /// The answer for a planning error.
@@ -209,7 +205,7 @@ pub async fn run(
     let abandoned = Arc::new(AtomicBool::new(false));
     let _guard = Abandoned(Arc::clone(&abandoned));
     blocking(move || {
-        let frozen = freeze(req)?;
+        let frozen = freeze(req, state.config.files_root.as_deref())?;
         submit(&state, &caller, frozen, &abandoned).map(|a| (StatusCode::ACCEPTED, Json(a)))
     })
     .await

@@ -152,8 +152,56 @@ fn plain(s: &str, what: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// A built-in name as given, or a file under `--files-root` as its real path.
+fn named(
+    root: Option<&std::path::Path>,
+    value: &str,
+    what: &str,
+    always_file: bool,
+) -> ApiResult<String> {
+    if always_file || crate::files::is_path(value) {
+        Ok(crate::files::resolve(root, value, what)?
+            .display()
+            .to_string())
+    } else {
+        Ok(value.to_string())
+    }
+}
+
+/// The database server of a run must be on this machine (the sandbox is local, and a request
+/// must not make the server connect elsewhere): `postgres[ql]://…@127.0.0.1|[::1]|localhost…`.
+fn check_pg_url(url: &str) -> ApiResult<()> {
+    let bad = || {
+        ApiError::unprocessable(format!(
+            "pg_url must be postgres://USER:PASSWORD@127.0.0.1:PORT/DB (a server on this machine); got `{}`",
+            url.split('@').next_back().unwrap_or("")
+        ))
+    };
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .ok_or_else(bad)?;
+    let host_part = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host_port = host_part.split(['/', '?']).next().unwrap_or("");
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback { Ok(()) } else { Err(bad()) }
+}
+
 /// Checks the body before anything starts; returns the `shakedown run` arguments.
-fn arguments(body: &RunBody, allow_commands: bool, run_id: &str) -> ApiResult<Vec<String>> {
+fn arguments(
+    body: &RunBody,
+    allow_commands: bool,
+    run_id: &str,
+    root: Option<&std::path::Path>,
+) -> ApiResult<Vec<String>> {
     let mut args = vec!["run".to_string(), "--run-id".into(), run_id.into()];
     match (&body.agent, &body.agent_url) {
         (Some(cmd), None) => {
@@ -178,20 +226,28 @@ fn arguments(body: &RunBody, allow_commands: bool, run_id: &str) -> ApiResult<Ve
         }
     }
     plain(&body.scenario, "scenario")?;
-    args.extend(["--scenario".into(), body.scenario.clone()]);
-    for (flag, v) in [
-        ("--policy", &body.policy),
-        ("--chaos", &body.chaos),
-        ("--mock-llm", &body.mock_llm),
-        ("--pg-url", &body.pg_url),
-        ("--fs-policy", &body.fs_policy),
+    args.extend([
+        "--scenario".into(),
+        named(root, &body.scenario, "scenario", false)?,
+    ]);
+    for (flag, v, always_file) in [
+        ("--policy", &body.policy, false),
+        ("--chaos", &body.chaos, false),
+        ("--mock-llm", &body.mock_llm, true),
+        ("--fs-policy", &body.fs_policy, false),
     ] {
         if let Some(v) = v {
             plain(v, &flag[2..])?;
-            args.extend([flag.to_string(), v.clone()]);
+            args.extend([flag.to_string(), named(root, v, &flag[2..], always_file)?]);
         }
     }
+    if let Some(url) = &body.pg_url {
+        plain(url, "pg_url")?;
+        check_pg_url(url)?;
+        args.extend(["--pg-url".into(), url.clone()]);
+    }
     if !body.faults.is_empty() {
+        let mut resolved = Vec::new();
         for f in &body.faults {
             plain(f, "faults")?;
             if f.contains(',') {
@@ -199,8 +255,9 @@ fn arguments(body: &RunBody, allow_commands: bool, run_id: &str) -> ApiResult<Ve
                     "a `faults` entry names one profile or file (no commas)",
                 ));
             }
+            resolved.push(named(root, f, "faults", false)?);
         }
-        args.extend(["--faults".into(), body.faults.join(",")]);
+        args.extend(["--faults".into(), resolved.join(",")]);
     }
     let repeat = body.repeat.unwrap_or(1);
     if !(1..=100).contains(&repeat) {
@@ -247,7 +304,8 @@ async fn start(
 ) -> ApiResult<Response> {
     caller.require(Permission::Execute, Environment::Test, RUN_RESOURCE)?;
     let run_id = shakedown_run::new_run_id();
-    let args = arguments(&body, state.config.allow_agent_commands, &run_id)?;
+    let root = state.config.files_root.as_deref();
+    let args = arguments(&body, state.config.allow_agent_commands, &run_id, root)?;
     if let Some(info) = shakedown_control::halt_latch::halted(&state.config.data_dir) {
         return Err(ApiError::new(
             StatusCode::LOCKED,
@@ -268,9 +326,16 @@ async fn start(
     let log_err = log
         .try_clone()
         .map_err(|e| ApiError::internal(format!("cannot share {}: {e}", log_path.display())))?;
+    // Relative names in the agent's command resolve in --files-root; without one the run
+    // starts in the runs directory, where no request-named file can be found.
+    let cwd = root.map_or_else(|| runs_dir.clone(), std::path::Path::to_path_buf);
     let mut child = tokio::process::Command::new(exe)
+        .current_dir(cwd)
         .arg("--data-dir")
-        .arg(&state.config.data_dir)
+        .arg(
+            std::path::absolute(&state.config.data_dir)
+                .unwrap_or_else(|_| state.config.data_dir.clone()),
+        )
         .args(&args)
         // The ledger's actor of the run is the token's account.
         .env("USER", caller.id())
@@ -560,4 +625,78 @@ async fn ci(
         "threshold": r.threshold,
         "reasons": r.reasons,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_database_servers() {
+        for ok in [
+            "postgres://u:p@127.0.0.1:5432/postgres",
+            "postgresql://u@localhost/db",
+            "postgres://u:p@[::1]:5433/x?sslmode=disable",
+            "postgres://127.0.0.2:1/x",
+        ] {
+            assert!(check_pg_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "postgres://u:p@10.0.0.5:5432/db",
+            "postgres://u:p@db.example.com/db",
+            "postgres://u:p@[2001:db8::1]:5432/db",
+            "mysql://u@127.0.0.1/db",
+            "127.0.0.1:5432",
+        ] {
+            let e = check_pg_url(bad).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            assert!(
+                !e.message.contains(":p@"),
+                "the password is not echoed: {}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn built_ins_pass_and_files_need_the_root() {
+        let body = |scenario: &str| RunBody {
+            agent: None,
+            agent_url: Some("http://127.0.0.1:9/agent".into()),
+            scenario: scenario.into(),
+            policy: Some("strict".into()),
+            chaos: None,
+            faults: vec!["rate_limit_storm".into()],
+            repeat: None,
+            threshold: None,
+            seed: None,
+            mock_llm: None,
+            pg_url: None,
+            fs_policy: None,
+            no_fs_sandbox: false,
+        };
+        let args = arguments(&body("data_cleanup"), false, "run-1", None).unwrap();
+        assert!(args.windows(2).any(|w| w == ["--scenario", "data_cleanup"]));
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--faults", "rate_limit_storm"])
+        );
+        let e = arguments(&body("mine.yaml"), false, "run-1", None).unwrap_err();
+        assert_eq!(e.code, "files_not_served");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mine.yaml"), "name: x").unwrap();
+        let args = arguments(&body("mine.yaml"), false, "run-1", Some(dir.path())).unwrap();
+        let real = dir.path().canonicalize().unwrap().join("mine.yaml");
+        assert!(
+            args.windows(2)
+                .any(|w| w[0] == "--scenario" && w[1] == real.display().to_string()),
+            "{args:?}"
+        );
+        let e = arguments(&body("../mine.yaml"), false, "run-1", Some(dir.path())).unwrap_err();
+        assert!(
+            e.code == "outside_files_root" || e.code == "invalid_request",
+            "{}",
+            e.code
+        );
+    }
 }

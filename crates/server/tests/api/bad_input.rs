@@ -101,8 +101,6 @@ async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
     // Meaningful values checked: the system file (every problem located), threshold,
     // patterns, targets, the file on the server.
     let good = system("test", &target.url(), "svc");
-    let dir_yaml = api.data().join("looks-like.yaml");
-    std::fs::create_dir_all(&dir_yaml).unwrap();
     for (body, says) in [
         (
             json!({"system": "environment: test\ncomponents: [\n"}),
@@ -121,18 +119,6 @@ async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
         (
             json!({"system": good, "targets": ["ghost"]}),
             "unknown component `ghost`",
-        ),
-        (
-            json!({"system_file": "/nonexistent/shakedown.yaml"}),
-            "cannot read system_file",
-        ),
-        (
-            json!({"system_file": "/etc/passwd"}),
-            "not a .yaml or .yml file",
-        ),
-        (
-            json!({"system_file": dir_yaml.to_str().unwrap()}),
-            "not a regular file",
         ),
     ] {
         let r = api.post_json("/api/chaos/run", t, &body).await;
@@ -199,4 +185,63 @@ async fn chunked_post(api: &Api, path: &str, token: &str, n: usize) -> String {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn system_files_are_read_only_inside_the_files_root() {
+    let target = practice().await;
+    let files = tempfile::tempdir().unwrap();
+    let root = files.path().join("systems");
+    std::fs::create_dir_all(root.join("looks-like.yaml")).unwrap();
+    std::fs::write(root.join("good.yaml"), system("test", &target.url(), "svc")).unwrap();
+    std::fs::write(files.path().join("outside.yaml"), "environment: test\n").unwrap();
+
+    // Without --files-root no request names a file.
+    let closed = Api::start().await;
+    let t = closed.token("op", "operator");
+    let r = closed
+        .post_json(
+            "/api/chaos/run",
+            Some(&t),
+            &json!({"system_file": root.join("good.yaml")}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "files_not_served"),
+        "{}",
+        r.text
+    );
+
+    let api = Api::start_with(|c| c.files_root = Some(root.clone())).await;
+    let t = api.token("op", "operator");
+    let before = api.ledger_len();
+    for (file, status, says) in [
+        ("missing.yaml", 422, "cannot read system_file"),
+        ("/etc/passwd", 422, "not a .yaml or .yml file"),
+        ("looks-like.yaml", 422, "not a regular file"),
+        ("../outside.yaml", 403, "outside the server's --files-root"),
+        ("/etc/nonexistent.yaml", 422, "cannot read system_file"),
+    ] {
+        let r = api
+            .post_json("/api/chaos/run", Some(&t), &json!({"system_file": file}))
+            .await;
+        assert_eq!(r.status, status, "{file}: {}", r.text);
+        assert!(r.text.contains(says), "{file}: {}", r.text);
+    }
+    assert_eq!(
+        api.ledger_len(),
+        before,
+        "nothing recorded for a refused file"
+    );
+    let r = api
+        .post_json(
+            "/api/chaos/run",
+            Some(&t),
+            &json!({"system_file": "good.yaml", "patterns": ["sql_injection"]}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    api.wait_campaign(r.json()["campaign_id"].as_str().unwrap(), &t)
+        .await;
 }
