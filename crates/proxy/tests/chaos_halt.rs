@@ -140,3 +140,28 @@ async fn halt_undoes_everything_blocks_triggers_and_resume_lets_them_fire_again(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_started_under_a_halt_fires_nothing_until_resumed() -> Result<()> {
+    use shakedown_proxy::pg::chaos::{ChaosOptions, ChaosRuntime};
+    use shakedown_sql::chaos::load_chaos;
+    // A time trigger due at once: started halted, it must wait for the resume.
+    let script = load_chaos(
+        "name: at_once\ntriggers:\n  - name: now\n    trigger_type: time\n    time_condition: {elapsed_seconds: 0}\n    action: {type: add_latency, latency_ms: 500, duration_seconds: 60}\n",
+    )
+    .map_err(|p| anyhow::anyhow!("{}", p.render("script")))?
+    .0;
+    let rt = ChaosRuntime::start(script, ChaosOptions::default().with_start_halted(true))?;
+    assert!(rt.is_halted());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rt.fired(), 0, "nothing fires while halted");
+    assert_eq!(rt.active(), 0);
+    assert!(rt.resume());
+    let deadline = std::time::Instant::now() + 3 * SECS;
+    while rt.fired() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rt.fired(), 1, "the due trigger fires once resumed");
+    rt.shutdown().await;
+    Ok(())
+}

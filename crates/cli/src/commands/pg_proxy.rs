@@ -94,7 +94,14 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
     let chaos = match &args.chaos {
         Some(c) => {
             let script = load_script(c)?;
-            let mut options = ChaosOptions::default();
+            // A latch already set holds the script from its first instant.
+            let latched = shakedown_control::halt_latch::halted(
+                &data_dir
+                    .clone()
+                    .unwrap_or_else(shakedown_store::default_data_dir),
+            )
+            .is_some();
+            let mut options = ChaosOptions::default().with_start_halted(latched);
             if let Some(url) = &args.admin_url {
                 options = options.with_admin_url(url.clone());
             }

@@ -111,6 +111,9 @@ pub struct ChaosOptions {
     /// `lock_timeout` for admin statements: an action that cannot get its lock in time fails
     /// instead of hanging (an undo is retried a few times).
     pub admin_lock_timeout: Duration,
+    /// Start under the guardian's halt (the latch was already set): nothing fires, not even a
+    /// time trigger due at 0 s, until [`ChaosRuntime::resume`].
+    pub start_halted: bool,
 }
 
 impl Default for ChaosOptions {
@@ -122,6 +125,7 @@ impl Default for ChaosOptions {
             run_id: String::new(),
             halt: None,
             admin_lock_timeout: DEFAULT_ADMIN_LOCK_TIMEOUT,
+            start_halted: false,
         }
     }
 }
@@ -150,6 +154,12 @@ impl ChaosOptions {
     /// Send events to `tx`.
     pub fn with_events(mut self, tx: mpsc::Sender<ChaosEvent>) -> Self {
         self.events = Some(tx);
+        self
+    }
+
+    /// Start halted (see [`ChaosOptions::start_halted`]).
+    pub fn with_start_halted(mut self, halted: bool) -> Self {
+        self.start_halted = halted;
         self
     }
 
@@ -278,6 +288,10 @@ impl ChaosRuntime {
             conns,
             next_id: AtomicU64::new(1),
         });
+        if options.start_halted {
+            // Before the driver starts, so not even a trigger due now can fire.
+            inner.pause.pause();
+        }
         inner.tasks.spawn(ticker::drive(Arc::clone(&inner)));
         Ok(Self { inner })
     }
