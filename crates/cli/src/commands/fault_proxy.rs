@@ -115,7 +115,12 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     };
     let halt = crate::halt::on_signals();
     let planner: Planner = Arc::new(shakedown_faults::plan::plan_for_request);
-    let halted = Arc::new(AtomicBool::new(false));
+    // A latch already set holds every rule from the first call on.
+    let latched = shakedown_control::halt_latch::halted(
+        &data_dir.clone().unwrap_or_else(shakedown_store::default_data_dir),
+    )
+    .is_some();
+    let halted = Arc::new(AtomicBool::new(latched));
     // On halt no rule fires any more (reported as `halted_by_guardian`); on resume they fire
     // again.
     let flag = Arc::clone(&halted);
