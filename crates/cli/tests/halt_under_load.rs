@@ -617,3 +617,90 @@ fn a_halted_fault_proxy_passes_calls_through_until_resume() {
             .any(|e| e["event_type"] == "fault_injected")
     );
 }
+
+#[test]
+fn proxies_started_under_a_halt_inject_nothing_from_the_first_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    halt(&data, "started halted");
+
+    // pg-proxy with a lock due at 0 s: it never takes the lock while halted.
+    let cluster = PgCluster::start().expect("cluster");
+    let owner = &cluster.user().name;
+    cluster
+        .admin_sql(
+            cluster.database(),
+            &format!("CREATE TABLE t (id int); ALTER TABLE t OWNER TO {owner};"),
+        )
+        .unwrap();
+    let chaos = dir.path().join("lock.yaml");
+    std::fs::write(
+        &chaos,
+        "name: lock-at-once\ntriggers:\n  - name: lock_now\n    trigger_type: time\n    time_condition: {elapsed_seconds: 0}\n    action: {type: lock_table, table: t, duration_seconds: 300}\n",
+    )
+    .unwrap();
+    let _pg = Running(
+        shakedown(&data)
+            .args([
+                "pg-proxy",
+                "--listen",
+                &format!("127.0.0.1:{}", free_port()),
+            ])
+            .args(["--upstream", &format!("127.0.0.1:{}", cluster.port())])
+            .arg("--chaos")
+            .arg(&chaos)
+            .args(["--admin-url", &cluster.url()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // tcp-proxy: its very first toxic is refused.
+    let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _tcp = Running(
+        shakedown(&data)
+            .args(["tcp-proxy", "--api", &api.to_string()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || TcpStream::connect(api).is_ok()),
+        "tcp-proxy did not start"
+    );
+    let (code, _) = call(
+        api,
+        "POST",
+        "/proxies",
+        &serde_json::json!({"name": "db", "listen": "127.0.0.1:0", "upstream": format!("127.0.0.1:{}", cluster.port())}),
+    );
+    assert!(code == 200 || code == 201, "{code}");
+    let (code, body) = call(
+        api,
+        "POST",
+        "/proxies/db/toxics",
+        &serde_json::json!({"type": "latency", "attributes": {"latency": 1000}}),
+    );
+    assert_eq!(code, 409, "{body}");
+    let locks = "SELECT count(*) FROM pg_locks WHERE relation = (SELECT oid FROM pg_class WHERE relname = 't') AND mode = 'AccessExclusiveLock' AND granted";
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        pg_count(&cluster, locks),
+        0,
+        "the halted script took its lock"
+    );
+
+    // Resumed: the script fires and toxics are accepted.
+    let out = shakedown(&data).arg("resume").output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        eventually(Duration::from_secs(10), || pg_count(&cluster, locks) == 1),
+        "the script did not fire after resume"
+    );
+    let (code, body) = call(
+        api,
+        "POST",
+        "/proxies/db/toxics",
+        &serde_json::json!({"type": "latency", "attributes": {"latency": 1000}}),
+    );
+    assert_eq!(code, 200, "{body}");
+}
