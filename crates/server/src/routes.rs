@@ -194,7 +194,7 @@ pub const ROUTES: &[RouteDoc] = &[
         ..r(
             "GET",
             "/api/events",
-            "Live campaign events (server-sent events)",
+            "Live events of the data directory (server-sent events; resumable with Last-Event-ID)",
         )
     },
     r("GET", "/api/openapi.json", "This document"),

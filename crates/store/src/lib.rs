@@ -72,6 +72,13 @@ pub trait Store: Send + Sync {
     /// Events of a campaign (or all when None), oldest first.
     fn events(&self, campaign_id: Option<&str>) -> Result<Vec<Event>, StoreError>;
 
+    /// Events appended after position `cursor`, in append order, at most `limit`, each with
+    /// its position — for following the log live (SSE resumes from `Last-Event-ID`).
+    fn events_after(&self, cursor: i64, limit: usize) -> Result<Vec<(i64, Event)>, StoreError>;
+
+    /// The position of the newest event (0 when the log is empty).
+    fn last_event_cursor(&self) -> Result<i64, StoreError>;
+
     /// Inserts a run as it starts.
     fn insert_run(&self, r: &RunRow) -> Result<(), StoreError>;
 

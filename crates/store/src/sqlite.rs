@@ -226,6 +226,14 @@ impl Store for SqliteStore {
         events::events(&self.conn(), &self.path, campaign_id)
     }
 
+    fn events_after(&self, cursor: i64, limit: usize) -> Result<Vec<(i64, Event)>, StoreError> {
+        events::events_after(&self.conn(), &self.path, cursor, limit)
+    }
+
+    fn last_event_cursor(&self) -> Result<i64, StoreError> {
+        events::last_cursor(&self.conn(), &self.path)
+    }
+
     fn insert_run(&self, r: &RunRow) -> Result<(), StoreError> {
         runs::insert_run(&self.conn(), &self.path, r)
     }

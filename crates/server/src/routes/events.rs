@@ -1,7 +1,10 @@
-//! `GET /api/events`: the event bus as server-sent events. Each client holds one of
-//! `max_event_streams` permits (more get 503); the bus keeps a bounded ring per subscriber, so
-//! a client that reads too slowly is told how many events it missed (`event: lagged`) instead
-//! of making the server buffer without bound. Streams end on shutdown.
+//! `GET /api/events`: the event log as server-sent events — every event of this data
+//! directory (campaigns and runs started by the API, the CLI or a schedule, the proxies'
+//! `--events`), followed from the store as it is appended. Each SSE `id` is the event's
+//! position in the log, so a client that reconnects with `Last-Event-ID` misses nothing; a new
+//! stream starts at the end of the log. Only events of environments the caller may `read` are
+//! sent. Each client holds one of `max_event_streams` permits (more get 503); streams end on
+//! shutdown.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -10,19 +13,23 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
 use shakedown_core::Event;
 use shakedown_core::system::Environment;
 use shakedown_govern::Permission;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{ApiError, ApiResult};
 use crate::guard::auth::Caller;
 use crate::query::ApiQuery;
 use crate::state::AppState;
+
+/// How often the log is read for new events.
+const POLL: Duration = Duration::from_millis(100);
+/// Most events read per poll (a reconnecting client far behind catches up in steps).
+const BATCH: usize = 500;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,12 +37,95 @@ pub struct EventsQuery {
     campaign_id: Option<String>,
 }
 
+/// Where a stream starts: after `Last-Event-ID` when the client sends one (422 when it is not
+/// a position), else at the end of the log.
+fn start_cursor(state: &AppState, headers: &HeaderMap) -> ApiResult<i64> {
+    match headers.get("last-event-id") {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                ApiError::unprocessable(
+                    "Last-Event-ID must be the id of an event this stream sent (a number)",
+                )
+            }),
+        None => Ok(state.store.last_event_cursor()?),
+    }
+}
+
+struct Follow {
+    state: AppState,
+    cursor: i64,
+    pending: std::collections::VecDeque<(i64, Event)>,
+    filter: Option<String>,
+    seen: Visibility,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Follow {
+    /// The next event to send, waiting for the log to grow; `None` on shutdown or when the
+    /// store cannot be read any more.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            while let Some((pos, ev)) = self.pending.pop_front() {
+                self.cursor = pos;
+                if self
+                    .filter
+                    .as_ref()
+                    .is_some_and(|f| ev.campaign_id.as_ref() != Some(f))
+                {
+                    continue;
+                }
+                if !self.seen.may_read(&ev).await {
+                    continue;
+                }
+                let data = serde_json::to_string(&ev).unwrap_or_else(|_| "{}".into());
+                return Some(
+                    SseEvent::default()
+                        .event(ev.event_type.clone())
+                        .id(pos.to_string())
+                        .data(data),
+                );
+            }
+            let store = Arc::clone(&self.state.store);
+            let cursor = self.cursor;
+            let read = tokio::task::spawn_blocking(move || store.events_after(cursor, BATCH));
+            match read.await {
+                Ok(Ok(batch)) if !batch.is_empty() => self.pending.extend(batch),
+                Ok(Ok(_)) => {
+                    tokio::select! {
+                        () = self.state.shutdown.cancelled() => return None,
+                        () = tokio::time::sleep(POLL) => {}
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "event stream: cannot read the log");
+                    return None;
+                }
+                Err(_) => return None,
+            }
+            if self.state.shutdown.is_cancelled() {
+                return None;
+            }
+        }
+    }
+}
+
 pub async fn stream(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     caller.require_somewhere(Permission::Read)?;
+    let cursor = {
+        let state = Arc::clone(&state);
+        tokio::task::spawn_blocking(move || start_cursor(&state, &headers))
+            .await
+            .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))??
+    };
     let permit = Arc::clone(&state.streams)
         .try_acquire_owned()
         .map_err(|_| {
@@ -49,48 +139,22 @@ pub async fn stream(
             )
             .retry_after(5)
         })?;
-    let rx = state.bus.subscribe();
-    let shutdown = state.shutdown.clone();
-    let filter = q.campaign_id;
-    let seen = Visibility {
-        state: Arc::clone(&state),
-        caller,
-        known: HashMap::new(),
-    };
-    let events = futures_util::stream::unfold(
-        (rx, permit, shutdown, filter, seen),
-        |(mut rx, permit, shutdown, filter, mut seen)| async move {
-            loop {
-                let next = tokio::select! {
-                    () = shutdown.cancelled() => return None,
-                    r = rx.recv() => r,
-                };
-                let sse = match next {
-                    Ok(ev) => {
-                        if filter
-                            .as_ref()
-                            .is_some_and(|f| ev.campaign_id.as_ref() != Some(f))
-                        {
-                            continue;
-                        }
-                        if !seen.may_read(&ev).await {
-                            continue;
-                        }
-                        let data = serde_json::to_string(&ev).unwrap_or_else(|_| "{}".into());
-                        SseEvent::default()
-                            .event(ev.event_type.clone())
-                            .id(ev.id.to_string())
-                            .data(data)
-                    }
-                    Err(RecvError::Lagged(n)) => SseEvent::default()
-                        .event("lagged")
-                        .data(format!("{{\"missed\":{n}}}")),
-                    Err(RecvError::Closed) => return None,
-                };
-                return Some((Ok(sse), (rx, permit, shutdown, filter, seen)));
-            }
+    let follow = Follow {
+        seen: Visibility {
+            state: Arc::clone(&state),
+            caller,
+            known: HashMap::new(),
         },
-    );
+        state,
+        cursor,
+        pending: Default::default(),
+        filter: q.campaign_id,
+        _permit: permit,
+    };
+    let events = futures_util::stream::unfold(follow, |mut f| async move {
+        let ev = f.next().await?;
+        Some((Ok(ev), f))
+    });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

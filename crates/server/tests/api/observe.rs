@@ -224,3 +224,67 @@ async fn the_event_stream_shows_only_environments_the_caller_may_read() {
         "the operator saw production events: {seen_by_op}"
     );
 }
+
+#[tokio::test]
+async fn the_event_stream_follows_the_whole_log_and_resumes_from_last_event_id() {
+    use shakedown_core::{Event, EventType};
+    let api = Api::start().await;
+    let t = api.token("op", "operator");
+    let open = |last: Option<String>| {
+        let (addr, t) = (api.addr, t.clone());
+        async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let resume = last
+                .map(|id| format!("last-event-id: {id}\r\n"))
+                .unwrap_or_default();
+            s.write_all(
+                format!("GET /api/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {t}\r\n{resume}\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+            let head = read_until(&mut s, "\r\n\r\n", Duration::from_secs(5)).await;
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            s
+        }
+    };
+    // Events another process (a CLI campaign) appends to the store reach the stream.
+    let append = |n: u32| {
+        let e = Event::new(
+            EventType::Injection,
+            Some("chaos_from_cli"),
+            Some("api"),
+            json!({"n": n}),
+            time::OffsetDateTime::now_utc(),
+        );
+        api.store.append_event(&e).unwrap();
+        e.id.to_string()
+    };
+    let mut s = open(None).await;
+    let first = append(1);
+    let seen = read_until(&mut s, &first, Duration::from_secs(10)).await;
+    let id_line = seen
+        .lines()
+        .find(|l| l.starts_with("id: "))
+        .expect("an id line")
+        .trim_start_matches("id: ")
+        .to_string();
+    drop(s);
+    // Disconnected meanwhile: two more events; resuming from the last id gets exactly those.
+    let second = append(2);
+    let third = append(3);
+    let mut s = open(Some(id_line)).await;
+    let seen = read_until(&mut s, &third, Duration::from_secs(10)).await;
+    assert!(seen.contains(&second), "{seen}");
+    assert!(!seen.contains(&first), "nothing sent twice: {seen}");
+    // A Last-Event-ID that is not a position is refused.
+    let mut bad = TcpStream::connect(api.addr).await.unwrap();
+    bad.write_all(
+        format!("GET /api/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {t}\r\nlast-event-id: yesterday\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let head = read_until(&mut bad, "\r\n\r\n", Duration::from_secs(5)).await;
+    assert!(head.starts_with("HTTP/1.1 422"), "{head}");
+}

@@ -64,6 +64,39 @@ pub(super) fn events(
     rows.into_iter().map(|r| r.decode(path)).collect()
 }
 
+/// Events appended after `cursor` (a position from this function or [`last_cursor`]), in
+/// append order, at most `limit`, each with its own position.
+pub(super) fn events_after(
+    conn: &Connection,
+    path: &Path,
+    cursor: i64,
+    limit: usize,
+) -> Result<Vec<(i64, Event)>, StoreError> {
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {EVENT_COLUMNS}, rowid FROM events WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"
+        ))
+        .or_store(path)?;
+    let rows = stmt
+        .query_map(params![cursor, limit as i64], |r| {
+            Ok((r.get::<_, i64>(6)?, EventRow::read(r)?))
+        })
+        .or_store(path)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .or_store(path)?;
+    rows.into_iter()
+        .map(|(pos, r)| r.decode(path).map(|e| (pos, e)))
+        .collect()
+}
+
+/// The position of the newest event (0 when there is none).
+pub(super) fn last_cursor(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM events", [], |r| {
+        r.get(0)
+    })
+    .or_store(path)
+}
+
 struct EventRow {
     id: String,
     event_type: String,

@@ -95,3 +95,34 @@ fn duplicate_event_ids_are_refused() {
     );
     assert_eq!(store.events(None).unwrap(), vec![e]);
 }
+
+#[test]
+fn the_log_is_followed_from_a_cursor_in_append_order() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    assert_eq!(store.last_event_cursor().unwrap(), 0);
+    assert!(store.events_after(0, 10).unwrap().is_empty());
+    // Appended out of timestamp order: the cursor follows the append order.
+    let ids: Vec<_> = [30, 10, 20]
+        .iter()
+        .map(|s| {
+            let e = Event::new(
+                EventType::Injection,
+                Some("chaos_a"),
+                None,
+                serde_json::json!({"n": s}),
+                T0 + Duration::seconds(*s),
+            );
+            store.append_event(&e).unwrap();
+            e.id
+        })
+        .collect();
+    let all = store.events_after(0, 10).unwrap();
+    assert_eq!(all.iter().map(|(_, e)| e.id).collect::<Vec<_>>(), ids);
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+    let (first, _) = all[0];
+    let rest = store.events_after(first, 1).unwrap();
+    assert_eq!(rest.len(), 1, "the limit holds");
+    assert_eq!(rest[0].1.id, ids[1]);
+    assert_eq!(store.last_event_cursor().unwrap(), all[2].0);
+    assert!(store.events_after(all[2].0, 10).unwrap().is_empty());
+}
