@@ -64,7 +64,12 @@ pub fn halted(data_dir: &Path) -> Option<HaltInfo> {
 pub fn set(data_dir: &Path, info: &HaltInfo) -> std::io::Result<()> {
     std::fs::create_dir_all(data_dir)?;
     let path = latch_path(data_dir);
-    let tmp = path.with_extension("json.tmp");
+    // Each writer its own temporary file: two halts at once (API, CLI, bus) must both land.
+    let tmp = path.with_extension(format!(
+        "json.{}.{:x}.tmp",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     std::fs::write(
         &tmp,
         serde_json::to_vec_pretty(info).map_err(std::io::Error::other)?,

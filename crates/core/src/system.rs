@@ -93,12 +93,29 @@ impl Default for ErrorBudgetSettings {
 }
 
 impl SystemSpec {
-    /// The budget that applies: the file's, else the default for staging and production.
+    /// The budget that applies. Staging and production always have one, and a file can only
+    /// make it stricter than the default (cost per injection ≥ 0.02, refill window ≥ 1h,
+    /// threshold ≥ 0.2): whoever writes the system file — an API caller too — cannot switch
+    /// the gate off. Test has none unless the file sets one.
     pub fn effective_error_budget(&self) -> Option<ErrorBudgetSettings> {
-        self.error_budget.clone().or(match self.environment {
-            Environment::Test => None,
-            _ => Some(ErrorBudgetSettings::default()),
-        })
+        match self.environment {
+            Environment::Test => self.error_budget.clone(),
+            _ => {
+                let floor = ErrorBudgetSettings::default();
+                let file = self.error_budget.clone().unwrap_or_default();
+                Some(ErrorBudgetSettings {
+                    cost_per_injection: file.cost_per_injection.max(floor.cost_per_injection),
+                    refill_window: if file.refill_window.as_duration()
+                        > floor.refill_window.as_duration()
+                    {
+                        file.refill_window
+                    } else {
+                        floor.refill_window
+                    },
+                    threshold: file.threshold.max(floor.threshold),
+                })
+            }
+        }
     }
 }
 

@@ -157,3 +157,38 @@ fn schema_is_draft_2020_and_rejects_unknown_top_level_fields() {
     assert_eq!(schema["additionalProperties"], false);
     one("components: []\nextra: 1\n", 2, "unknown field `extra`");
 }
+
+#[test]
+fn a_system_file_can_only_tighten_the_error_budget_of_staging_and_production() {
+    let with = |env: &str, budget: &str| {
+        let text = format!(
+            "environment: {env}\n{budget}components:\n  - id: api\n    kind: api_endpoint\n    target: http://127.0.0.1:9\n"
+        );
+        load_system(&text)
+            .map(|(s, _)| s)
+            .unwrap()
+            .effective_error_budget()
+    };
+    let loose = "error_budget: {cost_per_injection: 0, refill_window: 1s, threshold: 0}\n";
+    for env in ["staging", "production"] {
+        let b = with(env, loose).expect("always a budget");
+        assert_eq!(b.cost_per_injection, 0.02, "{env}");
+        assert_eq!(b.threshold, 0.2, "{env}");
+        assert_eq!(b.refill_window.as_duration().as_secs(), 3600, "{env}");
+        let strict = with(
+            env,
+            "error_budget: {cost_per_injection: 0.5, refill_window: 6h, threshold: 0.5}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (strict.cost_per_injection, strict.threshold),
+            (0.5, 0.5),
+            "{env}"
+        );
+        assert_eq!(strict.refill_window.as_duration().as_secs(), 6 * 3600);
+        assert_eq!(with(env, "").unwrap().threshold, 0.2);
+    }
+    // Test has no budget unless the file sets one, and then exactly that one.
+    assert!(with("test", "").is_none());
+    assert_eq!(with("test", loose).unwrap().threshold, 0.0);
+}

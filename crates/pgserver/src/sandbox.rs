@@ -87,6 +87,21 @@ fn ident_part(s: &str) -> String {
         .collect()
 }
 
+/// `url` with the password of its user part replaced by `***` (`postgres://u:***@host/db`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    // The user part ends at the first `@` (as libpq and tokio-postgres read it).
+    match rest.split_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{scheme}://{name}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 impl SandboxServer {
     /// Sandbox databases on the managed cluster.
     pub fn managed(server: &ManagedServer) -> SandboxServer {
@@ -100,21 +115,23 @@ impl SandboxServer {
 
     /// Sandbox databases on the server of `url` (`postgres://admin:pw@127.0.0.1:5432/postgres`).
     pub fn from_url(url: &str) -> Result<SandboxServer, PgError> {
+        // Messages name the URL without its password: they end up in logs and API answers.
+        let shown = redact_url(url);
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(PgError::Invalid(format!(
-                "--pg-url `{url}` is not a PostgreSQL URL; use postgres://USER:PASSWORD@HOST:PORT/DB"
+                "--pg-url `{shown}` is not a PostgreSQL URL; use postgres://USER:PASSWORD@HOST:PORT/DB"
             )));
         }
         let admin: Config = url.parse().map_err(|e| {
             PgError::Invalid(format!(
-                "--pg-url `{url}` is not a PostgreSQL URL ({e}); use postgres://USER:PASSWORD@HOST:PORT/DB"
+                "--pg-url `{shown}` is not a PostgreSQL URL ({e}); use postgres://USER:PASSWORD@HOST:PORT/DB"
             ))
         })?;
         let host = match admin.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
             _ => {
                 return Err(PgError::Invalid(format!(
-                    "--pg-url `{url}` must name a TCP host (agents connect over TCP)"
+                    "--pg-url `{shown}` must name a TCP host (agents connect over TCP)"
                 )));
             }
         };

@@ -34,6 +34,8 @@ pub struct ServerConfig {
     pub request_ttl: Duration,
     /// Campaigns this server runs at once; more are refused with 503 until one ends.
     pub max_campaigns: usize,
+    /// Agent runs (each its own `shakedown run` process) at once; more get 503.
+    pub max_runs: usize,
     /// How often the halt latch is polled (halts set by `shakedown halt` in another process).
     pub halt_poll: Duration,
     /// Whether `POST /api/runs` may start an agent given as a command (`agent`); off by
@@ -68,6 +70,7 @@ impl ServerConfig {
             approval_ttl: Duration::from_secs(300),
             request_ttl: Duration::from_secs(24 * 3600),
             max_campaigns: 8,
+            max_runs: 4,
             halt_poll: Duration::from_millis(50),
             allow_agent_commands: false,
             schedules: Vec::new(),
@@ -97,8 +100,9 @@ impl ServerConfig {
             || self.max_connections == 0
             || self.max_event_streams == 0
             || self.max_campaigns == 0
+            || self.max_runs == 0
         {
-            return Err("max_in_flight, max_connections, max_event_streams and max_campaigns must be at least 1".into());
+            return Err("max_in_flight, max_connections, max_event_streams, max_campaigns and max_runs must be at least 1".into());
         }
         Ok(())
     }

@@ -143,6 +143,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         governance,
         metrics: crate::metrics::Metrics::default(),
         campaigns: Campaigns::default(),
+        runs: Default::default(),
         streams,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),

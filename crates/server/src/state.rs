@@ -28,6 +28,8 @@ pub struct Shared {
     pub bus: EventBus,
     pub metrics: Metrics,
     pub campaigns: Campaigns,
+    /// Agent runs this server started, by id (their processes).
+    pub runs: crate::routes::runs::Runs,
     /// Permits for live `/api/events` streams.
     pub streams: Arc<Semaphore>,
     /// Cancelled on shutdown: streams end, campaigns stop as halted.

@@ -117,7 +117,9 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     let planner: Planner = Arc::new(shakedown_faults::plan::plan_for_request);
     // A latch already set holds every rule from the first call on.
     let latched = shakedown_control::halt_latch::halted(
-        &data_dir.clone().unwrap_or_else(shakedown_store::default_data_dir),
+        &data_dir
+            .clone()
+            .unwrap_or_else(shakedown_store::default_data_dir),
     )
     .is_some();
     let halted = Arc::new(AtomicBool::new(latched));

@@ -102,7 +102,13 @@ pub struct RunArgs {
     pub mock_llm: Option<PathBuf>,
     /// Use this PostgreSQL server (an admin URL able to create databases and roles) instead
     /// of the managed one.
-    #[arg(long, value_name = "URL")]
+    /// (`SHAKEDOWN_PG_URL` keeps the password off the command line.)
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "SHAKEDOWN_PG_URL",
+        hide_env_values = true
+    )]
     pub pg_url: Option<String>,
     /// File policy (ChaosTrace strict_fs format); default: observe only, honeypot files
     /// reported.
@@ -362,6 +368,11 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         .with_context(|| format!("cannot register the run in {}", data.display()))?;
     // Signals halt the run from the moment `shakedown halt` can see it.
     let halt = crate::halt::on_signals();
+    // A halt that landed before the registration could not signal this run: check again now
+    // that any later one will.
+    if let Some(exit) = super::halt::refuse_if_halted(&data, "agent run") {
+        return Ok(exit);
+    }
     let seed = args.seed.unwrap_or_else(rand::random);
     let plan = json!({
         "agent": match &agent {

@@ -48,6 +48,9 @@ pub struct ServeArgs {
     /// Campaigns this server runs at once.
     #[arg(long, default_value_t = 8)]
     pub max_campaigns: usize,
+    /// Agent runs this server carries at once (each its own process).
+    #[arg(long, default_value_t = 4)]
+    pub max_runs: usize,
     /// Let `POST /api/runs` start agents given as a command (they run on this host, confined
     /// by Landlock); without it only `agent_url` runs are accepted.
     #[arg(long)]
@@ -85,6 +88,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     config.max_in_flight = args.max_in_flight;
     config.max_connections = args.max_connections;
     config.max_campaigns = args.max_campaigns;
+    config.max_runs = args.max_runs;
     config.allow_agent_commands = args.allow_agent_commands;
     config.nats = args.nats.clone();
     if let Some(root) = &args.files_root {

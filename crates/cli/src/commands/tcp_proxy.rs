@@ -77,7 +77,9 @@ pub async fn run(args: TcpProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Resul
     };
     // A latch already set refuses toxics before the admin API takes its first request.
     if let Some(info) = shakedown_control::halt_latch::halted(
-        &data_dir.clone().unwrap_or_else(shakedown_store::default_data_dir),
+        &data_dir
+            .clone()
+            .unwrap_or_else(shakedown_store::default_data_dir),
     ) {
         server.halt(&format!("by {} at {}: {}", info.by, info.at, info.reason));
     }

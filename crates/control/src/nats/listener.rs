@@ -23,6 +23,8 @@ use crate::halt_latch::Active;
 pub const HALT_SUBJECT: &str = "guardian.halt_chaos";
 /// The subject that lifts a halt.
 pub const RESUME_SUBJECT: &str = "guardian.resume_chaos";
+/// What the listener subscribes to (both subjects above, in one ordered stream).
+const GUARDIAN_SUBJECTS: &str = "guardian.*";
 /// The actor recorded when a message does not say `by`.
 pub const DEFAULT_ACTOR: &str = "nats";
 /// The reason recorded when a halt message does not say one.
@@ -169,16 +171,16 @@ impl HaltListener {
         opts: ClientOptions,
     ) -> Result<ListenerHandle, NatsError> {
         let client = Client::connect(urls, opts).await?;
-        let halt = client.subscribe(HALT_SUBJECT).await?;
-        let resume = client.subscribe(RESUME_SUBJECT).await?;
+        // One subscription for both subjects: the server delivers them in the order they were
+        // published, so a halt sent after a resume is never applied before it.
+        let both = client.subscribe(GUARDIAN_SUBJECTS).await?;
         client.flush(CONFIRM).await?;
         let (actions_tx, actions) = broadcast::channel(256);
         let cancel = CancellationToken::new();
         let task = tokio::spawn(listen(
             client.clone(),
             data_dir,
-            halt,
-            resume,
+            both,
             actions_tx.clone(),
             cancel.clone(),
         ));
@@ -195,17 +197,15 @@ impl HaltListener {
 async fn listen(
     client: Client,
     data_dir: PathBuf,
-    mut halt: Subscription,
-    mut resume: Subscription,
+    mut both: Subscription,
     actions: broadcast::Sender<GuardianAction>,
     cancel: CancellationToken,
 ) -> Result<(), NatsError> {
     // Ends when cancelled or when the client closes (its subscriptions then end).
     loop {
-        let (m, is_halt) = tokio::select! {
+        let m = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
-            m = halt.next() => (m, true),
-            m = resume.next() => (m, false),
+            m = both.next() => m,
         };
         let Some(m) = m else {
             return match &*client.state().borrow() {
@@ -213,10 +213,11 @@ async fn listen(
                 _ => Ok(()),
             };
         };
-        let action = if is_halt {
-            on_halt(&data_dir, &m).await
-        } else {
-            on_resume(&data_dir, &m).await
+        let action = match m.subject.as_str() {
+            HALT_SUBJECT => on_halt(&data_dir, &m).await,
+            RESUME_SUBJECT => on_resume(&data_dir, &m).await,
+            // Another guardian.* subject: not ours.
+            _ => continue,
         };
         if let Some(reply) = &m.reply {
             let _ = client

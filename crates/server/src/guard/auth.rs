@@ -113,9 +113,13 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Ok(Err(e)) => return unauthorized(e.to_string()),
         Err(e) => return ApiError::internal(format!("authentication failed: {e}")).into_response(),
     };
+    // Keyed exactly as `authenticate` read the token (any case of the scheme, any spacing),
+    // so one token is one rate-limit bucket.
     let token = header_value
         .as_deref()
-        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .and_then(|h| h.split_once(' '))
+        .map(|(_, t)| t)
         .unwrap_or_default();
     req.extensions_mut().insert(Caller {
         account,

@@ -24,24 +24,35 @@ pub async fn halt(
     caller.require_somewhere(Permission::Halt)?;
     check_reason(req.reason.as_deref()).map_err(ApiError::unprocessable)?;
     let reason = req.reason.unwrap_or_else(|| "halt via the API".to_string());
-    blocking(move || {
-        let out = halt::halt_all(&state.config.data_dir, caller.id(), &reason)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        // Our own campaigns are not in the signal registry (that would signal this server):
-        // they are cancelled here, at once, and the latch watcher covers halts from elsewhere.
-        let cancelled = state.campaigns.cancel_all();
-        Ok(Json(json!({
-            "halted": true,
-            "halt": out.info,
-            "accepted_at": out.accepted_at.to_string(),
-            "cancelled_here": cancelled,
-            "signalled": out.signalled,
-            "signal_errors": out.signal_errors,
-            "ledger_seq": out.ledger.as_ref().ok(),
-            "ledger_error": out.ledger.as_ref().err(),
-        })))
-    })
-    .await
+    // Our own campaigns are not in the signal registry (that would signal this server): they
+    // are cancelled first, at once and whatever happens next, and the latch watcher covers
+    // halts from elsewhere.
+    let cancelled = state.campaigns.cancel_all();
+    // The latch, signals and ledger on a thread of their own, not in the shared blocking
+    // pool: a queue of slow reads must never delay the halt lever.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let data_dir = state.config.data_dir.clone();
+    let actor = caller.id().to_string();
+    std::thread::Builder::new()
+        .name("halt".into())
+        .spawn(move || {
+            let _ = tx.send(halt::halt_all(&data_dir, &actor, &reason));
+        })
+        .map_err(|e| ApiError::internal(format!("cannot start the halt: {e}")))?;
+    let out = rx
+        .await
+        .map_err(|_| ApiError::internal("the halt's thread ended without an answer"))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({
+        "halted": true,
+        "halt": out.info,
+        "accepted_at": out.accepted_at.to_string(),
+        "cancelled_here": cancelled,
+        "signalled": out.signalled,
+        "signal_errors": out.signal_errors,
+        "ledger_seq": out.ledger.as_ref().ok(),
+        "ledger_error": out.ledger.as_ref().err(),
+    })))
 }
 
 pub async fn resume(

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
@@ -136,11 +136,46 @@ struct FailedStart {
     log_tail: String,
 }
 
-/// Runs started by this process that never reached the store, by id (process-wide: run ids
-/// are unique).
-fn failed_starts() -> &'static Mutex<HashMap<String, FailedStart>> {
-    static FAILED: OnceLock<Mutex<HashMap<String, FailedStart>>> = OnceLock::new();
-    FAILED.get_or_init(Default::default)
+/// Failed starts kept for `GET /api/runs/{id}` (the oldest are forgotten first).
+const FAILED_KEPT: usize = 1000;
+
+/// The runs this server started: their processes while they live, and why recent ones never
+/// started.
+#[derive(Default)]
+pub struct Runs {
+    live: Mutex<HashMap<String, u32>>,
+    failed: Mutex<(
+        HashMap<String, FailedStart>,
+        std::collections::VecDeque<String>,
+    )>,
+}
+
+impl Runs {
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn failed_start(&self, id: String, f: FailedStart) {
+        let mut g = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        let (map, order) = &mut *g;
+        if map.insert(id.clone(), f).is_none() {
+            order.push_back(id);
+        }
+        while order.len() > FAILED_KEPT {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
+    fn failure(&self, id: &str) -> Option<FailedStart> {
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .get(id)
+            .cloned()
+    }
 }
 
 fn plain(s: &str, what: &str) -> ApiResult<()> {
@@ -171,18 +206,42 @@ fn named(
 /// The database server of a run must be on this machine (the sandbox is local, and a request
 /// must not make the server connect elsewhere): `postgres[ql]://…@127.0.0.1|[::1]|localhost…`.
 fn check_pg_url(url: &str) -> ApiResult<()> {
-    let bad = || {
+    let bad = |why: &str| {
         ApiError::unprocessable(format!(
-            "pg_url must be postgres://USER:PASSWORD@127.0.0.1:PORT/DB (a server on this machine); got `{}`",
-            url.split('@').next_back().unwrap_or("")
+            "pg_url must be postgres://USER:PASSWORD@127.0.0.1:PORT/DB (one server on this \
+             machine; only `sslmode` may follow `?`): {why}"
         ))
     };
     let rest = url
         .strip_prefix("postgres://")
         .or_else(|| url.strip_prefix("postgresql://"))
-        .ok_or_else(bad)?;
-    let host_part = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    let host_port = host_part.split(['/', '?']).next().unwrap_or("");
+        .ok_or_else(|| bad("not a postgres:// URL"))?;
+    // libpq and tokio-postgres end the user part at the FIRST `@` and take `host=`/`hostaddr=`
+    // from the query: anything that could name another host than the one checked is refused.
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    if let Some(q) = query {
+        let only_sslmode = q.split('&').all(|kv| {
+            kv.split_once('=').is_some_and(|(k, v)| {
+                k == "sslmode" && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+        });
+        if !only_sslmode {
+            return Err(bad("a query parameter other than sslmode"));
+        }
+    }
+    if before_query.matches('@').count() > 1 {
+        return Err(bad("more than one `@` (percent-encode it in the password)"));
+    }
+    let host_part = before_query
+        .split_once('@')
+        .map_or(before_query, |(_, h)| h);
+    let host_port = host_part.split('/').next().unwrap_or("");
+    if host_port.contains(',') {
+        return Err(bad("more than one host"));
+    }
     let host = if let Some(v6) = host_port.strip_prefix('[') {
         v6.split(']').next().unwrap_or("")
     } else {
@@ -192,7 +251,11 @@ fn check_pg_url(url: &str) -> ApiResult<()> {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    if loopback { Ok(()) } else { Err(bad()) }
+    if loopback {
+        Ok(())
+    } else {
+        Err(bad("not a loopback host"))
+    }
 }
 
 /// Checks the body before anything starts; returns the `shakedown run` arguments.
@@ -244,7 +307,6 @@ fn arguments(
     if let Some(url) = &body.pg_url {
         plain(url, "pg_url")?;
         check_pg_url(url)?;
-        args.extend(["--pg-url".into(), url.clone()]);
     }
     if !body.faults.is_empty() {
         let mut resolved = Vec::new();
@@ -277,7 +339,11 @@ fn arguments(
         args.extend(["--seed".into(), seed.to_string()]);
     }
     if body.no_fs_sandbox {
-        args.push("--no-fs-sandbox".into());
+        // The API never runs an agent unconfined: that is the operator's call on the host.
+        return Err(ApiError::forbidden(
+            "no_fs_sandbox is not accepted over the API: agents started here always run \
+             confined by Landlock; run `shakedown run --no-fs-sandbox` on the host instead",
+        ));
     }
     Ok(args)
 }
@@ -316,6 +382,15 @@ async fn start(
             ),
         ));
     }
+    let running = state.runs.live().len();
+    if running >= state.config.max_runs {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_runs",
+            format!("{running} agent runs are running on this server (--max-runs); retry later"),
+        )
+        .retry_after(30));
+    }
     let exe = shakedown_exe()?;
     let runs_dir = state.config.data_dir.join("runs");
     std::fs::create_dir_all(&runs_dir)
@@ -339,18 +414,49 @@ async fn start(
         .args(&args)
         // The ledger's actor of the run is the token's account.
         .env("USER", caller.id())
+        // The database URL carries a password: by environment, never on the command line
+        // (which any local user can read).
+        .env_remove("SHAKEDOWN_PG_URL")
+        .envs(
+            body.pg_url
+                .as_ref()
+                .map(|u| ("SHAKEDOWN_PG_URL", u.as_str())),
+        )
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
         .kill_on_drop(false)
         .spawn()
         .map_err(|e| ApiError::internal(format!("cannot start the run's process: {e}")))?;
-    let store = state.store.clone();
+    if let Some(pid) = child.id() {
+        state.runs.live().insert(run_id.clone(), pid);
+    }
+    let task_state = Arc::clone(&state);
     let id = run_id.clone();
     state.tasks.spawn(async move {
-        let status = child.wait().await;
+        let state = task_state;
+        // On shutdown the run is terminated like `POST …/terminate`: SIGTERM, and its process
+        // stores it as terminated (bounded wait).
+        let status = tokio::select! {
+            s = child.wait() => s,
+            () = state.shutdown.cancelled() => {
+                if let Some(pid) = child.id() {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-TERM", &pid.to_string()])
+                        .status();
+                }
+                match tokio::time::timeout(TERMINATE_WAIT, child.wait()).await {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = child.start_kill();
+                        child.wait().await
+                    }
+                }
+            }
+        };
+        state.runs.live().remove(&id);
         let stored = {
-            let store = store.clone();
+            let store = Arc::clone(&state.store);
             let id = id.clone();
             tokio::task::spawn_blocking(move || store.run(&id).ok().flatten())
                 .await
@@ -358,16 +464,13 @@ async fn start(
                 .flatten()
         };
         if stored.is_none() {
-            failed_starts()
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(
-                    id,
-                    FailedStart {
-                        exit_code: status.ok().and_then(|s| s.code()),
-                        log_tail: tail(&log_path),
-                    },
-                );
+            state.runs.failed_start(
+                id,
+                FailedStart {
+                    exit_code: status.ok().and_then(|s| s.code()),
+                    log_tail: tail(&log_path),
+                },
+            );
         }
     });
     Ok((
@@ -437,17 +540,18 @@ async fn one(
         match stored(&state, &id) {
             Ok(r) => Ok(Json(summary(&r))),
             Err(not_found) => {
-                let failed = failed_starts()
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(&id)
-                    .cloned();
+                let failed = state.runs.failure(&id);
                 if let Some(f) = failed {
+                    // The log is the run process's own output: shown to those who may start
+                    // runs, not to every reader.
+                    let log_tail = caller
+                        .may(Permission::Execute, Environment::Test)
+                        .then_some(f.log_tail);
                     return Ok(Json(json!({
                         "run_id": id,
                         "status": "failed_to_start",
                         "exit_code": f.exit_code,
-                        "log_tail": f.log_tail,
+                        "log_tail": log_tail,
                     })));
                 }
                 // Accepted here and not stored yet: the process is still setting up.
@@ -637,6 +741,7 @@ mod tests {
             "postgres://u:p@127.0.0.1:5432/postgres",
             "postgresql://u@localhost/db",
             "postgres://u:p@[::1]:5433/x?sslmode=disable",
+            "postgres://u:p%40ss@127.0.0.1/x",
             "postgres://127.0.0.2:1/x",
         ] {
             assert!(check_pg_url(ok).is_ok(), "{ok}");
@@ -647,6 +752,12 @@ mod tests {
             "postgres://u:p@[2001:db8::1]:5432/db",
             "mysql://u@127.0.0.1/db",
             "127.0.0.1:5432",
+            // What libpq would read as another host than the checked one.
+            "postgres://u:p@10.0.0.5:5432/db?application_name=@127.0.0.1",
+            "postgres://u:p@127.0.0.1/db?hostaddr=10.0.0.5",
+            "postgres://u:p@127.0.0.1/db?host=10.0.0.5",
+            "postgres://u:p@127.0.0.1,10.0.0.5/db",
+            "postgres://u:p@x@127.0.0.1/db",
         ] {
             let e = check_pg_url(bad).unwrap_err();
             assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");

@@ -123,3 +123,39 @@ async fn a_halt_from_another_process_reaches_the_servers_campaigns() {
     shakedown_control::halt::resume(api.data(), "cli-user").unwrap();
     assert!(api.ledger_verifies());
 }
+
+#[tokio::test]
+async fn concurrent_halts_all_land() {
+    let api = Api::start().await;
+    let t = api.token("h", "operator");
+    let calls = (0..40).map(|i| {
+        let (addr, t) = (api.addr, t.clone());
+        async move {
+            crate::support::call(
+                addr,
+                "POST",
+                "/api/chaos/halt",
+                Some(&t),
+                Some((
+                    "application/json",
+                    serde_json::to_vec(&serde_json::json!({"reason": format!("drill {i}")}))
+                        .unwrap(),
+                )),
+            )
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    for r in &answers {
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    assert!(shakedown_control::halt_latch::halted(api.data()).is_some());
+    // No temporary latch file is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(api.data())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(api.ledger_verifies());
+}
