@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use shakedown_control::nats::{Client, ClientOptions, HALT_SUBJECT, RESUME_SUBJECT};
 
+#[path = "support/http.rs"]
+mod http;
+
 /// A nats-server child process on a loopback port it picks itself, killed on drop.
 struct NatsServer {
     child: Child,
@@ -509,7 +512,7 @@ fn nats_that_is_down_or_not_nats_is_a_clear_error_and_never_stops_a_campaign() {
     rt.block_on(weak.shutdown());
 }
 
-/// One HTTP/1.1 request to `addr` (connection closed after it): status and JSON body.
+/// One request through the shared test client: status and JSON body.
 fn http_json(
     addr: &str,
     method: &str,
@@ -517,37 +520,8 @@ fn http_json(
     token: &str,
     body: Option<&str>,
 ) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let payload = body.unwrap_or("");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
-        payload.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = &tail[n + 2..];
-        }
-        out
-    } else {
-        body.to_string()
-    };
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    let a = http::request(addr, method, path, Some(token), body);
+    (a.status, a.json())
 }
 
 #[test]

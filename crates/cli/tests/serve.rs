@@ -14,6 +14,9 @@ use shakedown_control::auth::{TokenRequest, create_token};
 use shakedown_core::campaign::CampaignStatus;
 use shakedown_store::{SqliteStore, Store};
 
+#[path = "support/http.rs"]
+mod http;
+
 fn token(data: &Path, account: &str, role: &str) -> String {
     let store = SqliteStore::open_dir(data).unwrap();
     create_token(
@@ -59,7 +62,7 @@ fn serve(data: &Path, extra: &[&str]) -> (Child, SocketAddr) {
     (child, addr)
 }
 
-/// One HTTP/1.1 request with `Connection: close`; (status, body).
+/// One request through the shared test client; (status, body).
 fn http(
     addr: SocketAddr,
     method: &str,
@@ -67,22 +70,15 @@ fn http(
     token: &str,
     body: Option<&Value>,
 ) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{payload}",
-        payload.len()
+    let json = body.map(Value::to_string);
+    let a = http::request(
+        &addr.to_string(),
+        method,
+        path,
+        Some(token),
+        json.as_deref(),
     );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (status, body)
+    (a.status, a.body)
 }
 
 fn verify_ledger(data: &Path) -> bool {
