@@ -61,14 +61,51 @@ struct Follow {
     pending: std::collections::VecDeque<(i64, Event)>,
     filter: Option<String>,
     seen: Visibility,
+    /// When the token was last checked: a stream outlives no revocation, expiry or role
+    /// change by more than [`RECHECK`].
+    checked: tokio::time::Instant,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
+/// How often a live stream checks its token again.
+const RECHECK: Duration = Duration::from_secs(5);
+
 impl Follow {
+    /// Re-reads the token and its account: `false` when the token was revoked, expired or
+    /// its account removed (the stream then ends); the account's current roles apply.
+    async fn still_allowed(&mut self) -> bool {
+        let store = Arc::clone(&self.state.store);
+        let key = self.seen.caller.token_key.clone();
+        let now = time::OffsetDateTime::now_utc();
+        let found = tokio::task::spawn_blocking(move || {
+            let token = store.token_by_hash(&key).ok().flatten()?;
+            if token.revoked_at.is_some() || token.expires_at.is_some_and(|t| t <= now) {
+                return None;
+            }
+            let row = store.account(&token.account_id).ok().flatten()?;
+            shakedown_control::auth::account_of(&row).ok()
+        })
+        .await
+        .ok()
+        .flatten();
+        match found {
+            Some(account) => {
+                // Visibility is decided per event from the account, so new roles apply at once.
+                self.seen.caller.account = account;
+                self.checked = tokio::time::Instant::now();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The next event to send, waiting for the log to grow; `None` on shutdown or when the
     /// store cannot be read any more.
     async fn next(&mut self) -> Option<SseEvent> {
         loop {
+            if self.checked.elapsed() >= RECHECK && !self.still_allowed().await {
+                return None;
+            }
             while let Some((pos, ev)) = self.pending.pop_front() {
                 self.cursor = pos;
                 if self
@@ -147,6 +184,7 @@ pub async fn stream(
         },
         state,
         cursor,
+        checked: tokio::time::Instant::now(),
         pending: Default::default(),
         filter: q.campaign_id,
         _permit: permit,

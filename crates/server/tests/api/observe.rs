@@ -288,3 +288,41 @@ async fn the_event_stream_follows_the_whole_log_and_resumes_from_last_event_id()
     let head = read_until(&mut bad, "\r\n\r\n", Duration::from_secs(5)).await;
     assert!(head.starts_with("HTTP/1.1 422"), "{head}");
 }
+
+#[tokio::test]
+async fn a_revoked_token_loses_its_open_event_stream() {
+    let api = Api::start().await;
+    let t = api.token("op", "operator");
+    let mut s = TcpStream::connect(api.addr).await.unwrap();
+    s.write_all(
+        format!("GET /api/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {t}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let head = read_until(&mut s, "\r\n\r\n", Duration::from_secs(5)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let id = api.store.tokens().unwrap()[0].id.clone();
+    api.store
+        .revoke_token(&id, time::OffsetDateTime::now_utc())
+        .unwrap();
+    // Within the re-check interval (5 s) the server ends the stream: the read sees its end.
+    let mut buf = [0u8; 4096];
+    let mut seen = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(8), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => {
+                    seen.extend_from_slice(&buf[..n]);
+                    // The last chunk of the chunked body: the stream was ended by the server.
+                    if seen.ends_with(b"0\r\n\r\n") {
+                        return true;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert_eq!(ended, Ok(true), "the stream outlived the revocation");
+}
