@@ -11,15 +11,23 @@ use time::OffsetDateTime;
 
 use crate::state::AppState;
 
-/// Starts `spec` with `opts` as `actor`; returns the campaign id at once.
-pub fn campaign(state: &AppState, actor: &str, spec: SystemSpec, mut opts: RunOptions) -> String {
+/// Starts `spec` with `opts` as `actor`; returns the campaign id at once, or 503 when the
+/// server already runs `max_campaigns`.
+pub fn campaign(
+    state: &AppState,
+    actor: &str,
+    spec: SystemSpec,
+    mut opts: RunOptions,
+) -> Result<String, crate::error::ApiError> {
     let id = opts
         .campaign_id
         .clone()
         .unwrap_or_else(shakedown_control::campaign::new_campaign_id);
     opts.campaign_id = Some(id.clone());
     let halt = state.shutdown.child_token();
-    state.campaigns.insert(&id, halt.clone());
+    state
+        .campaigns
+        .reserve(&id, halt.clone(), state.config.max_campaigns)?;
     // A halt that landed between the preflight and now must still stop it.
     if shakedown_control::halt_latch::halted(&state.config.data_dir).is_some() {
         halt.cancel();
@@ -40,7 +48,7 @@ pub fn campaign(state: &AppState, actor: &str, spec: SystemSpec, mut opts: RunOp
         let _ = tokio::task::spawn_blocking(move || finish(&task_state, &task_id, &spec, outcome))
             .await;
     });
-    id
+    Ok(id)
 }
 
 /// After a campaign: burn the budget, remember a refusal, leave the registry.

@@ -73,14 +73,6 @@ pub struct Campaigns {
 }
 
 impl Campaigns {
-    /// Registers a campaign about to start.
-    pub fn insert(&self, id: &str, halt: CancellationToken) {
-        self.running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.to_string(), halt);
-    }
-
     /// Removes a campaign that ended.
     pub fn remove(&self, id: &str) {
         self.running
@@ -112,14 +104,34 @@ impl Campaigns {
         if n < max {
             return Ok(());
         }
-        Err(crate::error::ApiError::new(
+        Err(Self::full(n, max))
+    }
+
+    /// Registers a campaign about to start if fewer than `max` run here — checked and
+    /// registered under one lock, so concurrent requests never exceed the cap.
+    pub fn reserve(
+        &self,
+        id: &str,
+        halt: CancellationToken,
+        max: usize,
+    ) -> Result<(), crate::error::ApiError> {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if running.len() >= max {
+            return Err(Self::full(running.len(), max));
+        }
+        running.insert(id.to_string(), halt);
+        Ok(())
+    }
+
+    fn full(n: usize, max: usize) -> crate::error::ApiError {
+        crate::error::ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "too_many_campaigns",
             format!(
                 "{n} campaigns are running on this server (at most {max}); retry when one ends"
             ),
         )
-        .retry_after(10))
+        .retry_after(10)
     }
 
     /// Cancels every running campaign (halt); returns their ids.

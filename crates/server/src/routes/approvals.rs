@@ -263,7 +263,7 @@ pub async fn approve(
             }),
         )?;
         opts.approval = Some(approval);
-        let campaign_id = crate::spawn::campaign(&state, caller.id(), spec, opts);
+        let campaign_id = crate::spawn::campaign(&state, caller.id(), spec, opts)?;
         Ok((
             StatusCode::ACCEPTED,
             Json(RunAccepted {

@@ -261,7 +261,7 @@ pub fn submit(
     if risk.decision == Decision::AutoApproved {
         state.campaigns.check_room(state.config.max_campaigns)?;
         check_wanted(abandoned)?;
-        let id = crate::spawn::campaign(state, caller.id(), spec, opts);
+        let id = crate::spawn::campaign(state, caller.id(), spec, opts)?;
         return Ok(RunAccepted {
             status: "running".into(),
             campaign_id: Some(id),
