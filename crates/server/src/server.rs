@@ -145,6 +145,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         campaigns: Campaigns::default(),
         runs: Default::default(),
         streams,
+        streams_by_token: Default::default(),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         config,

@@ -32,6 +32,9 @@ pub struct Shared {
     pub runs: crate::routes::runs::Runs,
     /// Permits for live `/api/events` streams.
     pub streams: Arc<Semaphore>,
+    /// Live `/api/events` streams per token (by token hash): one token may hold at most a
+    /// quarter of them, so it cannot take every stream.
+    pub streams_by_token: Arc<Mutex<HashMap<String, usize>>>,
     /// Cancelled on shutdown: streams end, campaigns stop as halted.
     pub shutdown: CancellationToken,
     /// Background campaigns, so shutdown can wait for them to store their end.

@@ -65,6 +65,53 @@ struct Follow {
     /// change by more than [`RECHECK`].
     checked: tokio::time::Instant,
     _permit: tokio::sync::OwnedSemaphorePermit,
+    _per_token: TokenStream,
+}
+
+/// One token's share of the live streams, given back when the stream ends.
+struct TokenStream {
+    counts: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl TokenStream {
+    /// At most a quarter of `max_event_streams` (at least 1) per token, else 503.
+    fn claim(state: &AppState, key: &str) -> ApiResult<TokenStream> {
+        let cap = (state.config.max_event_streams / 4).max(1);
+        let mut counts = state
+            .streams_by_token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = counts.entry(key.to_string()).or_default();
+        if *n >= cap {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_streams",
+                format!("this token holds {cap} event streams already; close one first"),
+            )
+            .retry_after(5));
+        }
+        *n += 1;
+        Ok(TokenStream {
+            counts: Arc::clone(&state.streams_by_token),
+            key: key.to_string(),
+        })
+    }
+}
+
+impl Drop for TokenStream {
+    fn drop(&mut self) {
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// How often a live stream checks its token again.
@@ -163,6 +210,7 @@ pub async fn stream(
             .await
             .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))??
     };
+    let per_token = TokenStream::claim(&state, &caller.token_key)?;
     let permit = Arc::clone(&state.streams)
         .try_acquire_owned()
         .map_err(|_| {
@@ -188,6 +236,7 @@ pub async fn stream(
         pending: Default::default(),
         filter: q.campaign_id,
         _permit: permit,
+        _per_token: per_token,
     };
     let events = futures_util::stream::unfold(follow, |mut f| async move {
         let ev = f.next().await?;
