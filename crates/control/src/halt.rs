@@ -208,6 +208,7 @@ mod tests {
             pid: child.id(),
             kind: "campaign".into(),
             id: "c1".into(),
+            started: None,
         };
         std::fs::write(
             data.join("active").join(child.id().to_string()),

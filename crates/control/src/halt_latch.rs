@@ -32,6 +32,12 @@ pub struct Active {
     /// `campaign` or `agent_run`.
     pub kind: String,
     pub id: String,
+    /// When the process started (clock ticks since boot, `/proc/<pid>/stat` field 22): a
+    /// registration is only live while the same process holds the pid, so a halt never
+    /// signals a process that reused the pid of a dead one. `None` in entries written by an
+    /// older build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
 }
 
 fn latch_path(data_dir: &Path) -> PathBuf {
@@ -106,6 +112,7 @@ pub fn register(data_dir: &Path, kind: &str, id: &str) -> std::io::Result<Active
         pid,
         kind: kind.to_string(),
         id: id.to_string(),
+        started: start_time(pid),
     };
     std::fs::write(
         &path,
@@ -124,6 +131,20 @@ fn alive(pid: u32) -> bool {
     }
 }
 
+/// The start time of `pid` (field 22 of `/proc/<pid>/stat`, counted after the command name,
+/// which may itself hold spaces and parentheses).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    // `rest` starts at field 3 (state), so field 22 is the 20th here.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The registered process is still the one that registered.
+fn same_process(a: &Active) -> bool {
+    alive(a.pid) && a.started.is_none_or(|t| start_time(a.pid) == Some(t))
+}
+
 /// Every live registered process; registrations of dead processes are removed.
 pub fn active(data_dir: &Path) -> Vec<Active> {
     let mut out = Vec::new();
@@ -136,7 +157,7 @@ pub fn active(data_dir: &Path) -> Vec<Active> {
             .ok()
             .and_then(|t| serde_json::from_str::<Active>(&t).ok());
         match entry {
-            Some(a) if alive(a.pid) => out.push(a),
+            Some(a) if same_process(&a) => out.push(a),
             _ => {
                 let _ = std::fs::remove_file(e.path());
             }
@@ -328,5 +349,22 @@ mod tests {
         assert_eq!(next(&mut f).await, Some(LatchChange::Resumed));
         set(data, &info("third")).unwrap();
         assert_eq!(next(&mut f).await, Some(LatchChange::Halted(info("third"))));
+    }
+
+    #[test]
+    fn a_registration_whose_pid_was_reused_is_not_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        let guard = register(data, "campaign", "c1").unwrap();
+        let live = active(data);
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].pid, std::process::id());
+        assert!(live[0].started.is_some());
+        // The same pid with another start time is another process now: not signalled, removed.
+        let mut stale = live[0].clone();
+        stale.started = stale.started.map(|t| t + 1);
+        std::fs::write(&guard.0, serde_json::to_vec(&stale).unwrap()).unwrap();
+        assert!(active(data).is_empty());
+        assert!(!guard.0.exists());
     }
 }

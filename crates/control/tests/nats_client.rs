@@ -539,6 +539,7 @@ async fn a_bus_message_halts_the_data_directory_and_another_resumes_it() {
         pid: child.id(),
         kind: "campaign".into(),
         id: "c-bus".into(),
+        started: None,
     };
     std::fs::write(
         data.join("active").join(child.id().to_string()),
