@@ -58,8 +58,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        check_content_type(&req)?;
+        // The body is read (bounded) before the type is judged: answering with unread bytes
+        // in the socket makes the close a reset that can destroy the answer.
+        let wrong_type = check_content_type(&req).err();
         let b = bytes(req, state).await?;
+        if let Some(e) = wrong_type {
+            return Err(e);
+        }
         parse(&b).map(ApiJson)
     }
 }
@@ -69,10 +74,15 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let has_type = req.headers().contains_key(header::CONTENT_TYPE);
-        if has_type {
-            check_content_type(&req)?;
-        }
+        let wrong_type = if has_type {
+            check_content_type(&req).err()
+        } else {
+            None
+        };
         let b = bytes(req, state).await?;
+        if let Some(e) = wrong_type {
+            return Err(e);
+        }
         if b.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }

@@ -22,6 +22,9 @@ pub async fn read_json<T: DeserializeOwned>(
     idle: Duration,
 ) -> Result<T, Response> {
     if !has_json_content_type(req.headers()) {
+        // Read (and drop) the body first: closing with unread bytes in the socket turns the
+        // close into a reset, which can destroy the answer before the client reads it.
+        let _ = read_body(req.into_body(), max, idle).await;
         return Err(reply::error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "expected Content-Type: application/json",
