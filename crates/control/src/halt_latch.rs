@@ -121,7 +121,8 @@ pub fn register(data_dir: &Path, kind: &str, id: &str) -> std::io::Result<Active
     Ok(ActiveGuard(path))
 }
 
-fn alive(pid: u32) -> bool {
+/// Whether process `pid` runs on this machine (a zombie has exited).
+pub fn alive(pid: u32) -> bool {
     // A zombie has exited; it only waits for its parent to reap it.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat

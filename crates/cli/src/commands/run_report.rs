@@ -98,14 +98,12 @@ pub fn list(args: RunsArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
 }
 
 /// Whether the process carrying a running run is alive.
-fn alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// The status, with `interrupted` for a run whose process died.
 fn live_status(r: &RunRow) -> String {
     match (r.status.as_str(), r.pid) {
-        ("running", Some(pid)) if !alive(pid) => "interrupted (its process died)".into(),
+        ("running", Some(pid)) if !shakedown_control::halt_latch::alive(pid) => {
+            "interrupted (its process died)".into()
+        }
         (s, _) => s.to_string(),
     }
 }
@@ -140,7 +138,7 @@ pub fn terminate(args: IdArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit
     let store = open_store(data_dir)?;
     let r = stored(store.as_ref(), &args.id)?;
     let pid = match (r.status.as_str(), r.pid) {
-        ("running", Some(pid)) if alive(pid) => pid,
+        ("running", Some(pid)) if shakedown_control::halt_latch::alive(pid) => pid,
         ("running", _) => bail!("run {} is marked running but its process is gone", r.id),
         (s, _) => bail!("run {} is not running (it is {s})", r.id),
     };

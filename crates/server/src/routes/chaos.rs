@@ -259,7 +259,6 @@ pub fn submit(
     let rankings = state.store.rankings()?;
     let risk = campaign_risk(&plan, spec.blast_radius_limit, &rankings);
     if risk.decision == Decision::AutoApproved {
-        state.campaigns.check_room(state.config.max_campaigns)?;
         check_wanted(abandoned)?;
         let id = crate::spawn::campaign(state, caller.id(), spec, opts)?;
         return Ok(RunAccepted {

@@ -572,14 +572,6 @@ async fn one(
     .await
 }
 
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z'))
-    })
-}
-
 async fn terminate(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -589,7 +581,7 @@ async fn terminate(
     blocking(move || {
         let r = stored(&state, &id)?;
         let pid = match (r.status.as_str(), r.pid) {
-            ("running", Some(pid)) if alive(pid) => pid,
+            ("running", Some(pid)) if shakedown_control::halt_latch::alive(pid) => pid,
             ("running", _) => {
                 return Err(ApiError::conflict(
                     "not_running",
