@@ -17,6 +17,7 @@ use shakedown_sql::chaos::{ChaosAction, FiredAction};
 use shakedown_sql::{SqlEvent, SqlEventType, TableName};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::error::ChaosError;
 use super::event::{ChaosEvent, ChaosOutcome};
@@ -24,6 +25,9 @@ use super::pause::Enlisted;
 use super::undo::{Entry, Meta, Undo};
 use super::windows::Fault;
 use super::{Inner, change_column_type, drop_index, lock_table, rename_column, revoke_credentials};
+
+/// How long `chaos_completed` waits for its `chaos_triggered` to be sent.
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(2);
 
 /// Who made a trigger fire.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,6 +104,7 @@ impl Inner {
                 trigger: f.trigger.clone(),
                 origin: origin.clone(),
                 action: f.action.clone(),
+                announced: CancellationToken::new(),
             };
             let opened = match Fault::of(&f.action) {
                 Some(fault) if f.delay.is_zero() => self.open_now(&meta, fault),
@@ -207,8 +212,32 @@ impl Inner {
         Ok((undo, None))
     }
 
+    /// How an applied action ended on its own, if it did: a one-shot that hit its statement
+    /// was consumed, one whose duration is over expired. An entry undone by a shutdown or a
+    /// halt a moment after it ran its course (before its task saw it) reports that, not the
+    /// shutdown.
+    fn ran_its_course(&self, entry: &Entry) -> Option<ChaosOutcome> {
+        if let Undo::Window(id) = entry.undo
+            && self.windows().is_spent(id)
+        {
+            return Some(ChaosOutcome::Consumed);
+        }
+        let over = entry
+            .meta
+            .action
+            .duration()
+            .is_some_and(|d| entry.applied + d <= Instant::now());
+        over.then_some(ChaosOutcome::Expired)
+    }
+
     /// Undoes a taken entry and reports it.
     pub(crate) async fn finish(self: &Arc<Self>, entry: Entry, outcome: ChaosOutcome) {
+        let outcome = match outcome {
+            ChaosOutcome::Shutdown | ChaosOutcome::HaltedByGuardian => {
+                self.ran_its_course(&entry).unwrap_or(outcome)
+            }
+            other => other,
+        };
         let result = entry.undo.revert(self).await;
         let duration = entry.applied.elapsed();
         // Dropping the undo releases its claim and any lock connection.
@@ -246,6 +275,9 @@ impl Inner {
             self.feed(SqlEventType::ChaosCompleted, &meta.action)
         };
         let origin = meta.origin.clone();
+        // Its `chaos_triggered` goes first; bounded in case that task never ran (the runtime
+        // is being torn down).
+        let _ = tokio::time::timeout(ANNOUNCE_WAIT, meta.announced.cancelled()).await;
         self.sink
             .emit(ChaosEvent::ChaosCompleted {
                 id: meta.id,
@@ -285,6 +317,7 @@ async fn run(inner: Arc<Inner>, job: Job) {
             delay: job.delay,
         })
         .await;
+    meta.announced.cancel();
     let opened = match job.opened {
         Some(opened) => opened,
         None => {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use shakedown_sql::chaos::ChaosAction;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::change_column_type::Changed;
@@ -123,6 +124,9 @@ pub(crate) struct Meta {
     /// Who fired it.
     pub(crate) origin: Origin,
     pub(crate) action: ChaosAction,
+    /// Cancelled once `chaos_triggered` is sent: `chaos_completed` waits for it, so a window
+    /// opened and used up before its task ran still reports in order.
+    pub(crate) announced: CancellationToken,
 }
 
 /// One applied action.
@@ -204,6 +208,7 @@ mod tests {
                 action: ChaosAction::DiskFull {
                     duration: Duration::from_secs(1),
                 },
+                announced: CancellationToken::new(),
             },
             applied: Instant::now(),
             undo: Undo::Window(id),

@@ -115,6 +115,11 @@ impl Windows {
         Some(self.open.remove(i).affected)
     }
 
+    /// Whether window `id` is a one-shot that has hit its statement.
+    pub(crate) fn is_spent(&self, id: u64) -> bool {
+        self.open.iter().any(|w| w.id == id && w.spent)
+    }
+
     /// Whether any window is open (a cheap check for the hot path).
     pub(crate) fn is_empty(&self) -> bool {
         self.open.is_empty()
