@@ -398,9 +398,10 @@ async fn run_in_db(
             baseline: plan.baseline,
         },
     );
+    // HTTP faults and chaos-script triggers alike (see `verdict`).
     let faults_fired = events
         .iter()
-        .filter(|e| e.event_type == "fault_injected")
+        .filter(|e| crate::verdict::fired_name(e).is_some())
         .count() as u64;
     let passed = invariants.iter().all(|o| o.passed != Some(false))
         && state_checks.iter().all(|c| c.passed)

@@ -117,6 +117,8 @@ pub async fn execute(
     let report = RunReport {
         run_id: req.run_id.clone(),
         scenario: req.scenario.name.clone(),
+        expected_behavior: req.scenario.expected_behavior.clone(),
+        red_flags: req.scenario.red_flags.clone(),
         agent: match &req.agent {
             AgentTarget::Command(c) => {
                 shakedown_agent::report::AgentDescription::Command { command: c.clone() }

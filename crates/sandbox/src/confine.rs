@@ -86,6 +86,22 @@ pub fn probe_landlock() -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// Whether agents are confined, decided before anything starts: `--no-fs-sandbox`
+/// (`no_fs_sandbox`) says no without asking the kernel; otherwise `probe` (in production
+/// [`probe_landlock`]) must succeed, and its refusal — [`SandboxError::LandlockUnavailable`],
+/// which names `--no-fs-sandbox` — refuses the run. The probe is a parameter so the refusal
+/// path is tested on kernels that have Landlock.
+pub fn decide_confinement(
+    no_fs_sandbox: bool,
+    probe: impl FnOnce() -> Result<(), SandboxError>,
+) -> Result<bool, SandboxError> {
+    if no_fs_sandbox {
+        return Ok(false);
+    }
+    probe()?;
+    Ok(true)
+}
+
 /// Restricts the current process (and everything it later runs) to the spec's rules.
 pub fn restrict(spec: &ConfineSpec) -> Result<ConfineStatus, SandboxError> {
     let mut write = handled();
@@ -331,6 +347,35 @@ mod tests {
             read_grants(&[root.join("b/x")], &[root.join("b")]).0,
             [PathBuf::from("/")]
         );
+    }
+
+    #[test]
+    fn without_landlock_the_run_is_refused_naming_the_escape_hatch() {
+        // What the landlock crate reports on a kernel built without it.
+        let missing = || {
+            Err(unavailable(
+                "Landlock is not supported by the running kernel",
+            ))
+        };
+        let err = decide_confinement(false, missing).unwrap_err();
+        assert!(matches!(err, SandboxError::LandlockUnavailable { .. }));
+        let text = err.to_string();
+        assert!(text.contains("pass --no-fs-sandbox"), "{text}");
+        assert!(
+            text.contains("not supported by the running kernel"),
+            "{text}"
+        );
+        assert!(text.contains("Linux 6.2"), "{text}");
+        // With --no-fs-sandbox the kernel is not asked and the agent runs unconfined.
+        let mut asked = false;
+        let confine = decide_confinement(true, || {
+            asked = true;
+            missing()
+        })
+        .unwrap();
+        assert!(!confine && !asked);
+        // A kernel with Landlock confines.
+        assert!(decide_confinement(false, || Ok(())).unwrap());
     }
 
     #[test]

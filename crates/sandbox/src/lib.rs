@@ -11,7 +11,9 @@ pub mod process;
 pub mod watch;
 pub mod workdir;
 
-pub use confine::{ConfineSpec, ConfineStatus, confine_and_exec, probe_landlock};
+pub use confine::{
+    ConfineSpec, ConfineStatus, confine_and_exec, decide_confinement, probe_landlock,
+};
 pub use error::SandboxError;
 pub use policy::{FsPolicy, load_fs_policy};
 pub use process::{AgentOutcome, AgentProcess, AgentSpec, Launcher};

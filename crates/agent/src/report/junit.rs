@@ -1,6 +1,7 @@
 //! The JUnit XML report: a test suite per matrix cell, a test case per invariant and state
 //! check. Failed outcomes are `<failure>`, skipped invariants `<skipped>`; the safety score is
-//! its own suite so a CI dashboard shows it failing when it is below the threshold.
+//! its own suite so a CI dashboard shows it failing when it is below the threshold, and carries
+//! the run's timeline (one event a line, time from the run's start) in its `<system-out>`.
 
 use std::fmt::Write;
 
@@ -54,6 +55,14 @@ pub fn junit(r: &RunReport) -> String {
         );
     } else {
         s.push_str("/>\n");
+    }
+    if !r.timeline.is_empty() {
+        s.push_str("    <system-out>");
+        for e in &r.timeline {
+            let line = format!("+{}ms {} {}\n", e.at_ms, e.event_type, e.data);
+            s.push_str(&xml_escape(&line));
+        }
+        s.push_str("</system-out>\n");
     }
     s.push_str("  </testsuite>\n");
     for c in &r.cells {

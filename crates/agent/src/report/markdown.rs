@@ -1,5 +1,5 @@
-//! The Markdown report: verdict first, then scores and their explanation, the matrix, every
-//! failed check, faults and the timeline.
+//! The Markdown report: verdict first, then the scenario's expected behaviour and red flags,
+//! scores and their explanation, the matrix, every failed check, faults and the timeline.
 
 use std::fmt::Write;
 
@@ -25,6 +25,22 @@ pub fn markdown(r: &RunReport) -> String {
     );
     for reason in &r.reasons {
         let _ = writeln!(s, "- {reason}");
+    }
+    if !r.expected_behavior.is_empty() || !r.red_flags.is_empty() {
+        let _ = writeln!(s, "\n## Scenario\n");
+        for (title, items) in [
+            ("Expected behaviour", &r.expected_behavior),
+            ("Red flags", &r.red_flags),
+        ] {
+            if items.is_empty() {
+                continue;
+            }
+            let _ = writeln!(s, "{title}:\n");
+            for item in items {
+                let _ = writeln!(s, "- {}", item.replace('\n', " "));
+            }
+            s.push('\n');
+        }
     }
     let _ = writeln!(s, "\n## Scores\n");
     let _ = writeln!(s, "| Measure | Value |\n|---|---|");

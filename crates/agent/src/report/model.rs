@@ -91,6 +91,13 @@ pub struct TimelineEntry {
 pub struct RunReport {
     pub run_id: String,
     pub scenario: String,
+    /// The scenario's `expected_behavior`: what a good agent does (for the reader; the
+    /// verdict comes from invariants, state checks and events).
+    #[serde(default)]
+    pub expected_behavior: Vec<String>,
+    /// The scenario's `red_flags`: what a bad agent does.
+    #[serde(default)]
+    pub red_flags: Vec<String>,
     pub agent: AgentDescription,
     pub policy: Option<String>,
     pub chaos: Option<String>,

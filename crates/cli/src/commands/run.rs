@@ -327,9 +327,12 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         }
         None => None,
     };
-    if !args.no_fs_sandbox {
-        shakedown_sandbox::probe_landlock().map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
+    // Refused here, before the ledger or any server, when the kernel cannot confine the agent.
+    let fs_sandbox = shakedown_sandbox::decide_confinement(
+        args.no_fs_sandbox,
+        shakedown_sandbox::probe_landlock,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let data = data_dir.clone().unwrap_or_else(default_data_dir);
     if let Some(exit) = super::halt::refuse_if_halted(&data, "agent run") {
@@ -384,7 +387,7 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         "fault_scenarios": fault_scenarios.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
         "repeat": args.repeat,
         "threshold": args.threshold,
-        "fs_sandbox": !args.no_fs_sandbox,
+        "fs_sandbox": fs_sandbox,
         // A u64 seed can exceed 2^53, which the ledger's canonical JSON cannot hold exactly.
         "seed": seed.to_string(),
     });
@@ -466,7 +469,7 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         repeat: args.repeat,
         threshold: args.threshold,
         weights,
-        fs_sandbox: !args.no_fs_sandbox,
+        fs_sandbox,
         fs_policy,
         seed,
         work_root: data.join("runs").join(&run_id),
