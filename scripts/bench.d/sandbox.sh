@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # scripts/bench.d/sandbox.sh, run as `scripts/bench sandbox`: agent-run sandbox start-up time,
-# from `shakedown run` starting the run to the agent's first SQL statement arriving at the
-# policing proxy (the report's first `sql_received`, relative to the run's start). Covers the
+# measured from outside: the clock starts when this script spawns the `shakedown run` process
+# and stops when the agent's first SQL statement reaches the policing proxy (the report's first
+# `sql_received`: its `started_at` plus that entry's `at_ms`, on the same machine's clock).
+# Covers the process start, loading the scenario and policy, the ledger and store, the
 # template check, the per-run database clone, both proxies, the working directory, the confined
-# launch and the agent's own start (python3 + psycopg connect). One cold run (the scenario's
-# template seeded first; the managed cluster's one-time initdb and start happen before the run
-# starts and are not counted) is reported separately; then warm runs, median and max.
+# launch and the agent's own start (python3 + psycopg connect). The managed cluster is started
+# first (`pg-sandbox status`) and its one-time initdb and start are not counted; one cold run
+# (the scenario's template seeded) is reported separately; then warm runs, median and max.
 #
 # Settings (environment):
 #   BENCH_SANDBOX_RUNS   warm runs measured                    (default 7)
@@ -34,20 +36,39 @@ cleanup() {
 trap cleanup EXIT
 
 AGENT="python3 -c \"import os, psycopg; psycopg.connect(os.environ['DATABASE_URL']).execute('select 1'); print('ok')\""
-# Milliseconds from the run's start to its first sql_received, read from the JSON report.
+# Milliseconds from spawning `shakedown run` to the first sql_received of its JSON report.
 one_run() {
   local report=$DATA/report.json
   rm -f "$report"
-  timeout 120 "$SHAKEDOWN" --data-dir "$DATA" run --agent "$AGENT" --scenario data_cleanup \
-    --chaos none --faults none --policy strict --threshold 0 --output "$report" >/dev/null 2>&1 ||
-    die "shakedown run failed (see: $SHAKEDOWN --data-dir $DATA run …)"
-  python3 -c '
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(next(t["at_ms"] for t in r["timeline"] if t["event_type"] == "sql_received"))
-' "$report"
+  python3 - "$report" "$SHAKEDOWN" "$DATA" "$AGENT" <<'PY' || die "shakedown run failed (see: $SHAKEDOWN --data-dir $DATA run …)"
+import json, re, subprocess, sys, time
+from datetime import datetime, timezone
+
+report, shakedown, data, agent = sys.argv[1:5]
+args = [shakedown, "--data-dir", data, "run", "--agent", agent, "--scenario", "data_cleanup",
+        "--chaos", "none", "--faults", "none", "--policy", "strict", "--threshold", "0",
+        "--output", report]
+spawned = time.time_ns()  # the clock starts here, as the process is spawned
+done = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL, timeout=120)
+if done.returncode != 0:
+    sys.exit(1)
+r = json.load(open(report))
+# RFC 3339 with up to nine fractional digits: whole seconds, then the fraction as nanoseconds.
+m = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", r["started_at"])
+if m is None:
+    sys.exit(f"started_at {r['started_at']!r} is not RFC 3339")
+whole = datetime.fromisoformat(m[1] + ("+00:00" if m[3] == "Z" else m[3]))
+started = int(whole.astimezone(timezone.utc).timestamp()) * 10**9 + int((m[2] or "0").ljust(9, "0")[:9])
+at_ms = next(t["at_ms"] for t in r["timeline"] if t["event_type"] == "sql_received")
+first_statement = started + at_ms * 10**6
+print(round((first_statement - spawned) / 1e6))
+PY
 }
 
+# The cluster's one-time initdb and start are not part of a run's start-up.
+timeout 120 "$SHAKEDOWN" --data-dir "$DATA" pg-sandbox status >/dev/null 2>&1 ||
+  die "cannot start the managed PostgreSQL server ($SHAKEDOWN --data-dir $DATA pg-sandbox status)"
 say "cold run (template seeded)…"
 cold=$(one_run)
 warm=()
@@ -65,8 +86,9 @@ block=$(mktemp "${TMPDIR:-/tmp}/shakedown-bench-block.XXXXXX")
   echo "$MARK_START"
   echo "## Agent-run sandbox start-up"
   echo
-  echo "From \`shakedown run\` starting a run to the agent's first SQL statement reaching the"
-  echo "policing proxy (the report's first \`sql_received\`): template check, database clone,"
+  echo "From spawning the \`shakedown run\` process (clocked by the script, outside it) to the"
+  echo "agent's first SQL statement reaching the policing proxy (the report's first"
+  echo "\`sql_received\`): process start, ledger and store, template check, database clone,"
   echo "PostgreSQL and HTTP fault proxies, working directory, Landlock-confined launch, and the"
   echo "agent's own start (python3, psycopg connect). Scenario \`data_cleanup\`, strict policy,"
   echo "no chaos. $(commit_note)"
