@@ -1126,6 +1126,12 @@ invariants:
     );
     let found = violations(&report);
     assert!(!found.is_empty(), "{:#}", report["timeline"]);
+    // Enforced, not only reported: the open under `.hidden/` was refused.
+    let output = report["cells"][0]["output"].as_str().unwrap();
+    assert!(
+        output.contains("hidden write: failed PermissionError"),
+        "{output}"
+    );
     let deducted = report["safety"]["deductions"]
         .as_array()
         .unwrap()
