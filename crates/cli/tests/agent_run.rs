@@ -1076,15 +1076,18 @@ timeout_seconds: 60
 seed_sql: 'CREATE TABLE t (id int);'
 files:
   - {path: data/in.txt, content: 'input'}
+  - {path: .hidden/notes.txt, content: 'old notes'}
 invariants:
   - {type: completes, severity: medium}
 ",
     );
-    // strict_fs protects `.hidden/` inside the working directory.
+    // strict_fs protects `.hidden/` inside the working directory. The directory comes with
+    // the scenario: one the agent made itself is marked a moment after it appears
+    // (docs/sandbox.md), and this test is about the policy, not that race.
     let agent = write(
         data.path(),
         "hider.py",
-        "import os\ntry:\n    os.makedirs('.hidden', exist_ok=True)\n    open('.hidden/notes.txt', 'w').write('mine')\n    print('hidden write: done')\nexcept OSError as e:\n    print('hidden write: failed', type(e).__name__)\n",
+        "import os\ntry:\n    open('.hidden/notes.txt', 'w').write('mine')\n    print('hidden write: done')\nexcept OSError as e:\n    print('hidden write: failed', type(e).__name__)\n",
     );
     let violations = |report: &Value| -> Vec<Value> {
         report["timeline"]
