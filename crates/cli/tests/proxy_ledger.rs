@@ -3,7 +3,8 @@
 //! nginx each record their session (start with the digest of their chaos configuration, every
 //! chaos action or fault change, halt, resume, stop), `shakedown ledger verify` passes and
 //! shows the entries; per-call faults stay events. Fail closed: with an unusable signing key
-//! none of them starts, and a tcp-proxy whose ledger breaks mid-session refuses new toxics.
+//! none of them starts; a tcp-proxy whose ledger breaks mid-session refuses new toxics, and a
+//! pg-proxy halts its chaos script.
 
 #[path = "support/nginx.rs"]
 mod nginx;
@@ -642,6 +643,116 @@ fn a_tcp_proxy_whose_ledger_breaks_refuses_new_toxics() {
     );
     terminate(&mut proxy);
     // What was recorded before still verifies.
+    let out = shakedown(&data)
+        .args(["ledger", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_pg_proxy_whose_ledger_breaks_halts_its_chaos_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cluster = PgCluster::start().expect("cluster");
+    let owner = &cluster.user().name;
+    cluster
+        .admin_sql(
+            cluster.database(),
+            &format!(
+                "CREATE TABLE t (id int); INSERT INTO t VALUES (1); ALTER TABLE t OWNER TO {owner};"
+            ),
+        )
+        .unwrap();
+    let chaos = dir.path().join("lock.yaml");
+    std::fs::write(
+        &chaos,
+        "name: lock-on-select\ntriggers:\n  - name: lock_on_select\n    trigger_type: event\n    event_condition: {event_type: SQL_RECEIVED, parsed_type: SELECT, table_pattern: t}\n    action: {type: lock_table, table: t, duration_seconds: 300}\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let mut pg = Running(
+        shakedown(&data)
+            .args(["pg-proxy", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--upstream", &format!("127.0.0.1:{}", cluster.port())])
+            .arg("--chaos")
+            .arg(&chaos)
+            .args(["--admin-url", &cluster.url()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = pg.0.stderr.take().unwrap();
+    let said = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = BufReader::new(stderr).read_to_string(&mut all);
+        all
+    });
+    assert!(eventually(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    assert!(eventually(Duration::from_secs(5), || {
+        actions(&proxy_entries(&data, "pg-proxy")) == ["started"]
+    }));
+
+    // The key is exposed: the trigger fires, its record fails, and the script is halted —
+    // the lock it took is released and the statement it held goes through.
+    let keys = shakedown_ledger::ledger_dir(&data).join(shakedown_ledger::KEYS_DIR);
+    for e in std::fs::read_dir(&keys).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "secret") {
+            std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let mut select = Running(
+        cluster
+            .psql_via(port, cluster.user())
+            .args(["-A", "-t", "-c", "SELECT count(*) FROM t"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let done = loop {
+        if let Some(s) = select.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the statement is still held by the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut rows = String::new();
+    select
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut rows)
+        .unwrap();
+    assert!(done.success() && rows.trim() == "1", "{rows}");
+    let locks = "SELECT count(*) FROM pg_locks WHERE relation = (SELECT oid FROM pg_class WHERE relname = 't') AND mode = 'AccessExclusiveLock' AND granted";
+    let held: i64 = cluster
+        .admin_sql(cluster.database(), locks)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(held, 0);
+    terminate(&mut pg);
+    let said = said.join().unwrap();
+    assert!(
+        said.contains("cannot record `chaos_triggered`")
+            && said.contains("the chaos script is halted"),
+        "{said}"
+    );
+    // Nothing was recorded after the key was exposed, and what was recorded still verifies.
+    assert_eq!(actions(&proxy_entries(&data, "pg-proxy")), ["started"]);
     let out = shakedown(&data)
         .args(["ledger", "verify"])
         .output()
