@@ -188,3 +188,34 @@ impl Campaigns {
             .cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_campaigns_are_listed_by_environment_and_all_are_cancelled() {
+        let c = Campaigns::default();
+        let tokens: Vec<CancellationToken> = (0..3).map(|_| CancellationToken::new()).collect();
+        c.reserve("chaos_b", Environment::Production, tokens[0].clone(), 10)
+            .unwrap();
+        c.reserve("chaos_a", Environment::Test, tokens[1].clone(), 10)
+            .unwrap();
+        c.reserve("chaos_c", Environment::Staging, tokens[2].clone(), 10)
+            .unwrap();
+        assert_eq!(c.running(), ["chaos_a", "chaos_b", "chaos_c"]);
+        assert_eq!(
+            c.running_in(|e| e != Environment::Production),
+            ["chaos_a", "chaos_c"]
+        );
+        assert!(c.running_in(|_| false).is_empty());
+        let e = c
+            .reserve("chaos_d", Environment::Test, CancellationToken::new(), 3)
+            .unwrap_err();
+        assert_eq!(e.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(c.cancel_all(), ["chaos_a", "chaos_b", "chaos_c"]);
+        assert!(tokens.iter().all(CancellationToken::is_cancelled));
+        c.remove("chaos_b");
+        assert_eq!(c.running(), ["chaos_a", "chaos_c"]);
+    }
+}
