@@ -18,6 +18,7 @@ pub mod patterns;
 pub mod pg_proxy;
 pub mod pg_sandbox;
 pub mod profiles;
+pub mod proxy_ledger;
 pub mod resilience;
 pub mod run;
 pub mod run_report;

@@ -4,11 +4,16 @@
 //! holding a table lock on a real PostgreSQL lose their faults at once, refuse new ones while
 //! halted and take them again after `resume`.
 //!
+//! The same drill through the API: `POST /api/chaos/halt` to a `shakedown serve` running the
+//! campaign itself, with a tcp-proxy toxic and a pg-proxy lock in force during the same burst.
+//!
 //! "Accepted" is the latch's timestamp (`halted.json` → `at`, written by `shakedown halt`
 //! before it signals anybody): from that instant nothing new may start. A request's arrival at
 //! nginx is `$msec - $request_time` (when nginx read its first byte; `$msec` alone is when the
 //! line was logged, i.e. when the response ended).
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/nginx.rs"]
 mod nginx;
 
@@ -151,13 +156,12 @@ fn system_file(url: &str) -> String {
     )
 }
 
-#[test]
-fn a_campaign_halted_mid_burst_sends_nothing_100ms_after_acceptance() {
-    // nginx delays every request past 200/s (limit_req without nodelay), so a burst of 1,000
-    // takes ~5 s to serve: the halt lands mid-burst. `return` would run before limit_req,
-    // hence the proxied upstream (which logs nothing itself).
+/// An nginx that delays every request past 200/s (limit_req without nodelay), so a burst of
+/// 1,000 takes ~5 s to serve: a halt lands mid-burst. `return` would run before limit_req,
+/// hence the proxied upstream (which logs nothing itself).
+fn slow_nginx() -> Nginx {
     let up = free_port();
-    let nginx = Nginx::start(
+    Nginx::start(
         &format!(
             "log_format arrival '$msec $request_time $status $request_uri';\n    \
              limit_req_zone $binary_remote_addr zone=slow:1m rate=200r/s;\n    \
@@ -171,7 +175,53 @@ fn a_campaign_halted_mid_burst_sends_nothing_100ms_after_acceptance() {
             proxy_pass http://127.0.0.1:{up};
         }}"#
         ),
+    )
+}
+
+/// Asserts what the halt guarantees at the target: every request of the burst reached nginx,
+/// the ones still queued were cut off (499, so the halt landed mid-burst), and none arrived
+/// more than [`HALT_TARGET_MS`] after `accepted_ms`.
+fn nothing_arrived_late(nginx: &Nginx, accepted_ms: f64) {
+    // nginx logs the requests the halt cut off (499) as it sees their connections close.
+    eventually(Duration::from_secs(5), || arrivals(nginx).len() >= 1000);
+    let lines = arrivals(nginx);
+    let cut = lines.iter().filter(|l| l.status == 499).count();
+    assert!(
+        lines.len() >= 1000,
+        "every request of the burst reached nginx ({} logged)",
+        lines.len()
     );
+    assert!(
+        cut > 0,
+        "the halt landed mid-burst: requests still queued at nginx were cut off"
+    );
+    let latest = lines.iter().map(|l| l.arrived_ms).fold(f64::MIN, f64::max);
+    eprintln!(
+        "{} requests logged, {cut} cut off by the halt; latest arrival {:+.1} ms from acceptance",
+        lines.len(),
+        latest - accepted_ms
+    );
+    let late: Vec<String> = lines
+        .iter()
+        .filter(|l| l.arrived_ms - accepted_ms > HALT_TARGET_MS)
+        .map(|l| {
+            format!(
+                "{} {} at {:+.1} ms",
+                l.status,
+                l.uri,
+                l.arrived_ms - accepted_ms
+            )
+        })
+        .collect();
+    assert!(
+        late.is_empty(),
+        "requests arrived more than {HALT_TARGET_MS} ms after the halt was accepted: {late:?}"
+    );
+}
+
+#[test]
+fn a_campaign_halted_mid_burst_sends_nothing_100ms_after_acceptance() {
+    let nginx = slow_nginx();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let file = dir.path().join("shakedown.yaml");
@@ -216,41 +266,7 @@ fn a_campaign_halted_mid_burst_sends_nothing_100ms_after_acceptance() {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    // nginx logs the requests the halt cut off (499) as it sees their connections close.
-    eventually(Duration::from_secs(5), || arrivals(&nginx).len() >= 1000);
-    let lines = arrivals(&nginx);
-    let cut = lines.iter().filter(|l| l.status == 499).count();
-    assert!(
-        lines.len() >= 1000,
-        "every request of the burst reached nginx ({} logged)",
-        lines.len()
-    );
-    assert!(
-        cut > 0,
-        "the halt landed mid-burst: requests still queued at nginx were cut off"
-    );
-    let latest = lines.iter().map(|l| l.arrived_ms).fold(f64::MIN, f64::max);
-    eprintln!(
-        "{} requests logged, {cut} cut off by the halt; latest arrival {:+.1} ms from acceptance",
-        lines.len(),
-        latest - accepted_ms
-    );
-    let late: Vec<String> = lines
-        .iter()
-        .filter(|l| l.arrived_ms - accepted_ms > HALT_TARGET_MS)
-        .map(|l| {
-            format!(
-                "{} {} at {:+.1} ms",
-                l.status,
-                l.uri,
-                l.arrived_ms - accepted_ms
-            )
-        })
-        .collect();
-    assert!(
-        late.is_empty(),
-        "requests arrived more than {HALT_TARGET_MS} ms after the halt was accepted: {late:?}"
-    );
+    nothing_arrived_late(&nginx, accepted_ms);
 
     // Stored as halted by the guardian; no second component was attacked.
     assert_ne!(
@@ -703,4 +719,229 @@ fn proxies_started_under_a_halt_inject_nothing_from_the_first_instant() {
         &serde_json::json!({"type": "latency", "attributes": {"latency": 1000}}),
     );
     assert_eq!(code, 200, "{body}");
+}
+
+/// A token of a new `admin` account in the data directory's store.
+fn admin_token(data: &Path) -> String {
+    let store = shakedown_store::SqliteStore::open_dir(data).unwrap();
+    shakedown_control::auth::create_token(
+        &store,
+        &shakedown_control::auth::TokenRequest {
+            account: "ops".into(),
+            kind: "person".into(),
+            roles: vec!["admin".into()],
+            label: "halt drill".into(),
+            expires_at: None,
+        },
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap()
+    .1
+}
+
+/// `shakedown serve` on 127.0.0.1:0; its stdout is drained for its whole life.
+fn serve(data: &Path) -> (Running, SocketAddr) {
+    let mut child = shakedown(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .parse()
+        .unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (Running(child), addr)
+}
+
+#[test]
+fn the_api_halt_mid_burst_sends_nothing_100ms_after_acceptance_and_removes_toxics_and_locks() {
+    let nginx = slow_nginx();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+
+    // In the same data directory: a pg-proxy holding a table lock and a tcp-proxy holding a
+    // chunk on an open connection with a latency toxic.
+    let cluster = PgCluster::start().expect("cluster");
+    let owner = &cluster.user().name;
+    cluster
+        .admin_sql(
+            cluster.database(),
+            &format!("CREATE TABLE t (id int); ALTER TABLE t OWNER TO {owner};"),
+        )
+        .unwrap();
+    let chaos = dir.path().join("lock.yaml");
+    std::fs::write(
+        &chaos,
+        "name: api-halt-lock\ntriggers:\n  - name: lock_now\n    trigger_type: time\n    time_condition: {elapsed_seconds: 0}\n    action: {type: lock_table, table: t, duration_seconds: 300}\n",
+    )
+    .unwrap();
+    let _pg = Running(
+        shakedown(&data)
+            .args([
+                "pg-proxy",
+                "--listen",
+                &format!("127.0.0.1:{}", free_port()),
+            ])
+            .args(["--upstream", &format!("127.0.0.1:{}", cluster.port())])
+            .arg("--chaos")
+            .arg(&chaos)
+            .args(["--admin-url", &cluster.url()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let locks = "SELECT count(*) FROM pg_locks WHERE relation = (SELECT oid FROM pg_class WHERE relname = 't') AND mode = 'AccessExclusiveLock' AND granted";
+    let tcp_api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _tcp = Running(
+        shakedown(&data)
+            .args(["tcp-proxy", "--api", &tcp_api.to_string()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || TcpStream::connect(tcp_api)
+            .is_ok()),
+        "the tcp-proxy admin API did not come up"
+    );
+    let (echo, echo_thread) = echo_once();
+    let (code, proxy) = call(
+        tcp_api,
+        "POST",
+        "/proxies",
+        &json!({"name": "db", "listen": "127.0.0.1:0", "upstream": echo.to_string()}),
+    );
+    assert_eq!(code, 201, "{proxy}");
+    let listen: SocketAddr = proxy["listen"].as_str().unwrap().parse().unwrap();
+    let latency = json!({"name": "slow", "type": "latency", "stream": "downstream", "attributes": {"latency": 30000}});
+    let (code, body) = call(tcp_api, "POST", "/proxies/db/toxics", &latency);
+    assert_eq!(code, 200, "{body}");
+    let mut conn = TcpStream::connect(listen).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    conn.write_all(b"ping").unwrap();
+    assert!(
+        eventually(Duration::from_secs(15), || pg_count(&cluster, locks) == 1),
+        "the chaos script did not lock t"
+    );
+
+    // Then the same burst, run by the server itself (started last, so the halt lands
+    // mid-burst however long the set-up took).
+    let token = admin_token(&data);
+    let (_server, api) = serve(&data);
+    let body = json!({"system": system_file(&nginx.url())}).to_string();
+    let a = http::request(
+        &api.to_string(),
+        "POST",
+        "/api/chaos/run",
+        Some(&token),
+        Some(&body),
+    );
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.json()["status"], "running", "{}", a.body);
+    let campaign = a.json()["campaign_id"].as_str().unwrap().to_string();
+
+    // Mid-burst: nginx has served 100 requests, the rest are queued.
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            arrivals(&nginx).iter().filter(|l| l.status == 200).count() >= 100
+        }),
+        "the burst did not get under way; log: {} lines",
+        arrivals(&nginx).len()
+    );
+    // The held echo is read as it comes, so its time is not that of the checks below.
+    let reader = std::thread::spawn(move || {
+        let mut got = [0u8; 4];
+        let r = conn.read_exact(&mut got);
+        let at = (OffsetDateTime::now_utc().unix_timestamp_nanos() as f64) / 1e6;
+        r.map(|()| (got, at))
+    });
+    let sent_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() as f64) / 1e6;
+    let a = http::request(
+        &api.to_string(),
+        "POST",
+        "/api/chaos/halt",
+        Some(&token),
+        Some(r#"{"reason": "api load drill"}"#),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let halt = a.json();
+    assert_eq!(halt["cancelled_here"], json!([campaign]), "{halt}");
+    // Accepted when the latch was written (the server cancelled its own campaigns just
+    // before); the latch file says the same.
+    let at = halt["halt"]["at"].as_str().unwrap().to_string();
+    let accepted_ms = (OffsetDateTime::parse(&at, &Rfc3339)
+        .unwrap()
+        .unix_timestamp_nanos() as f64)
+        / 1e6;
+    let latch: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("halted.json")).unwrap()).unwrap();
+    assert_eq!(latch["at"], at.as_str());
+    assert!(
+        accepted_ms >= sent_ms - 1.0,
+        "acceptance {accepted_ms} before the request was sent {sent_ms}"
+    );
+
+    // The campaign ends halted by the guardian.
+    let status = {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let a = http::request(
+                &api.to_string(),
+                "GET",
+                &format!("/api/chaos/campaigns/{campaign}"),
+                Some(&token),
+                None,
+            );
+            let s = a.json()["status"].as_str().unwrap_or("").to_string();
+            if s != "running" && s != "starting" {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "the campaign did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(status, "halted_by_guardian");
+    nothing_arrived_late(&nginx, accepted_ms);
+
+    // The same halt took the faults of the burst away: the held chunk is released at once,
+    // the toxic is gone and refused, the lock is released.
+    let (got, answered_ms) = reader.join().unwrap().expect("the echo came back");
+    assert_eq!(&got, b"ping");
+    assert!(
+        answered_ms - accepted_ms < 1000.0,
+        "the delayed chunk was released by the halt, not by the 30 s toxic ({:.0} ms after)",
+        answered_ms - accepted_ms
+    );
+    let (_, toxics) = call(tcp_api, "GET", "/proxies/db/toxics", &Value::Null);
+    assert_eq!(toxics, json!([]), "every toxic is gone");
+    let (code, err) = call(tcp_api, "POST", "/proxies/db/toxics", &latency);
+    assert_eq!(code, 409, "{err}");
+    assert!(
+        eventually(Duration::from_secs(10), || pg_count(&cluster, locks) == 0),
+        "the lock is still held after the halt"
+    );
+    let _ = echo_thread.join();
+    ledger_verifies(&data);
+    let o = shakedown(&data)
+        .args(["ledger", "export", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    let entries: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let halted = entries
+        .iter()
+        .find(|e| e["category"] == "control" && e["action"] == "halted")
+        .expect("the halt is in the ledger");
+    assert_eq!(halted["actor"], "ops", "recorded as the token's account");
 }

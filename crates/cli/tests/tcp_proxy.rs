@@ -86,8 +86,11 @@ fn call(api: SocketAddr, method: &str, path: &str, body: &Value) -> (u16, Value)
 
 #[test]
 fn sigterm_ends_the_process_with_latency_in_flight() {
+    // Its own data directory: the session is recorded in that ledger.
+    let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(cargo_bin("shakedown"))
         .args(["tcp-proxy", "--api", "127.0.0.1:0"])
+        .env("SHAKEDOWN_DATA_DIR", data.path())
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

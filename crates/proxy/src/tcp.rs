@@ -4,9 +4,11 @@
 //! re-reads the proxy's current toxic set for each chunk it forwards.
 
 pub mod api;
+mod audit;
 mod link;
 pub mod model;
 mod registry;
 
+pub use audit::{Audit, Change};
 pub use model::{ApiError, ProxySpec, Stream, ToxicKind, ToxicSpec};
 pub use registry::{Halted, ProxyView, TcpProxyServer, TcpServerConfig};

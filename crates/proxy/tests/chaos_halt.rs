@@ -1,7 +1,8 @@
 //! The guardian's halt of a chaos script against a real PostgreSQL: a table lock another
 //! client waits on, a latency window and an action still in its delay are all removed at once
 //! (the lock released, the waiting statement through), nothing fires while halted, and after
-//! `resume` the script fires again.
+//! `resume` the script fires again; applied schema changes (a renamed column, a changed type)
+//! are put back by the halt too.
 
 #[path = "chaos_support/support.rs"]
 mod chaos_support;
@@ -163,5 +164,67 @@ async fn a_script_started_under_a_halt_fires_nothing_until_resumed() -> Result<(
     }
     assert_eq!(rt.fired(), 1, "the due trigger fires once resumed");
     rt.shutdown().await;
+    Ok(())
+}
+
+const SCHEMA_SETUP: &str = "\
+CREATE TABLE orders (id int PRIMARY KEY, total int NOT NULL, note varchar(20)); \
+INSERT INTO orders VALUES (1, 10, 'a'), (2, 20, 'b'); \
+ALTER TABLE orders OWNER TO shakedown";
+
+const SCHEMA_SCRIPT: &str = r#"
+name: halt-schema
+triggers:
+  - name: rename_total
+    trigger_type: event
+    event_condition: {event_type: SQL_RECEIVED, parsed_type: UPDATE, table_pattern: orders, occurrence: first}
+    action: {type: rename_column, table: orders, column: total, new_name: amount, duration_seconds: 300}
+  - name: retype_note
+    trigger_type: event
+    event_condition: {event_type: SQL_RECEIVED, parsed_type: UPDATE, table_pattern: orders, occurrence: first}
+    action: {type: change_column_type, table: orders, column: note, new_type: text, duration_seconds: 300}
+"#;
+
+/// `(column name, format_type)` of every live column of `orders`, in column order.
+const COLUMNS: &str = "SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ',' ORDER BY attnum) \
+     FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attnum > 0 AND NOT attisdropped";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halt_undoes_applied_schema_changes() -> Result<()> {
+    let lab = Lab::start(
+        SCHEMA_SCRIPT,
+        LabOptions {
+            setup: SCHEMA_SETUP,
+            ..LabOptions::default()
+        },
+    )
+    .await?;
+    let original = "id:integer,total:integer,note:character varying(20)";
+    assert_eq!(lab.admin(COLUMNS)?, original);
+    fire(&lab, "UPDATE orders SET total = total WHERE id = -1");
+    // Both changes applied, for five minutes: only the halt brings the columns back now.
+    lab.admin_until(COLUMNS, "id:integer,amount:integer,note:text", 5 * SECS)
+        .await?;
+    assert_eq!(lab.rt.active(), 2, "the rename and the type change");
+
+    assert_eq!(lab.rt.halt().await, 2);
+    // Back by the time halt returns, with the rows intact.
+    assert_eq!(lab.admin(COLUMNS)?, original);
+    assert_eq!(
+        lab.admin("SELECT string_agg(id || '=' || total || note, ',' ORDER BY id) FROM orders")?,
+        "1=10a,2=20b"
+    );
+    assert_eq!(lab.rt.active(), 0);
+    for trigger in ["rename_total", "retype_note"] {
+        lab.completed(trigger, 2 * SECS).await?;
+        assert_eq!(
+            completed(&lab, trigger),
+            [ChaosOutcome::HaltedByGuardian],
+            "{trigger}"
+        );
+    }
+    // The shutdown has nothing left to undo (and undoes nothing twice).
+    lab.rt.shutdown().await;
+    assert_eq!(lab.admin(COLUMNS)?, original);
     Ok(())
 }

@@ -113,21 +113,30 @@ pub const ROUTES: &[RouteDoc] = &[
             "One campaign with every result",
         )
     },
-    r(
-        "GET",
-        "/api/chaos/resilience",
-        "Resilience ranking, weakest first",
-    ),
-    r(
-        "GET",
-        "/api/chaos/components",
-        "Every component ever tested, with its score history",
-    ),
-    r(
-        "GET",
-        "/api/chaos/status",
-        "Halt latch, campaigns running here, budgets, ledger health",
-    ),
+    RouteDoc {
+        scope: "every environment the component was scored in (others are left out)",
+        ..r(
+            "GET",
+            "/api/chaos/resilience",
+            "Resilience ranking, weakest first",
+        )
+    },
+    RouteDoc {
+        scope: "every environment the component was scored in (others are left out)",
+        ..r(
+            "GET",
+            "/api/chaos/components",
+            "Every component ever tested, with its score history",
+        )
+    },
+    RouteDoc {
+        scope: "campaigns, runs and budgets of readable environments (others are left out)",
+        ..r(
+            "GET",
+            "/api/chaos/status",
+            "Halt latch, campaigns running here, budgets, ledger health",
+        )
+    },
     RouteDoc {
         permission: Some(Permission::Halt),
         scope: "any environment (stopping is always allowed to those who may stop something)",
@@ -185,6 +194,7 @@ pub const ROUTES: &[RouteDoc] = &[
         "Verify the whole ledger; names the first problem",
     ),
     RouteDoc {
+        scope: "each budget's environment (others are left out)",
         response: Some(schema_of::<Vec<crate::budgets::BudgetView>>),
         ..r("GET", "/api/budgets", "Error budgets per environment")
     },

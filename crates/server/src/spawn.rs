@@ -25,9 +25,12 @@ pub fn campaign(
         .unwrap_or_else(shakedown_control::campaign::new_campaign_id);
     opts.campaign_id = Some(id.clone());
     let halt = state.shutdown.child_token();
-    state
-        .campaigns
-        .reserve(&id, halt.clone(), state.config.max_campaigns)?;
+    state.campaigns.reserve(
+        &id,
+        spec.environment,
+        halt.clone(),
+        state.config.max_campaigns,
+    )?;
     // A halt that landed between the preflight and now must still stop it.
     if shakedown_control::halt_latch::halted(&state.config.data_dir).is_some() {
         halt.cancel();

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use shakedown_control::{EventBus, Governance};
+use shakedown_core::system::Environment;
 use shakedown_store::Store;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -71,7 +72,8 @@ impl Shared {
 /// Campaigns running in this process, each with its own halt token.
 #[derive(Default)]
 pub struct Campaigns {
-    running: Mutex<HashMap<String, CancellationToken>>,
+    /// Each campaign's environment (what its readers must be allowed to read) and halt token.
+    running: Mutex<HashMap<String, (Environment, CancellationToken)>>,
     failed: Mutex<(HashMap<String, String>, VecDeque<String>)>,
 }
 
@@ -97,6 +99,20 @@ impl Campaigns {
         ids
     }
 
+    /// Ids of the campaigns running now whose environment `visible` admits, sorted.
+    pub fn running_in(&self, visible: impl Fn(Environment) -> bool) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, (env, _))| visible(*env))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// 503 when `max` campaigns run here already.
     pub fn check_room(&self, max: usize) -> Result<(), crate::error::ApiError> {
         let n = self
@@ -115,6 +131,7 @@ impl Campaigns {
     pub fn reserve(
         &self,
         id: &str,
+        environment: Environment,
         halt: CancellationToken,
         max: usize,
     ) -> Result<(), crate::error::ApiError> {
@@ -122,7 +139,7 @@ impl Campaigns {
         if running.len() >= max {
             return Err(Self::full(running.len(), max));
         }
-        running.insert(id.to_string(), halt);
+        running.insert(id.to_string(), (environment, halt));
         Ok(())
     }
 
@@ -140,7 +157,7 @@ impl Campaigns {
     /// Cancels every running campaign (halt); returns their ids.
     pub fn cancel_all(&self) -> Vec<String> {
         let map = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        for token in map.values() {
+        for (_, token) in map.values() {
             token.cancel();
         }
         let mut ids: Vec<String> = map.keys().cloned().collect();
@@ -169,5 +186,36 @@ impl Campaigns {
             .0
             .get(id)
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_campaigns_are_listed_by_environment_and_all_are_cancelled() {
+        let c = Campaigns::default();
+        let tokens: Vec<CancellationToken> = (0..3).map(|_| CancellationToken::new()).collect();
+        c.reserve("chaos_b", Environment::Production, tokens[0].clone(), 10)
+            .unwrap();
+        c.reserve("chaos_a", Environment::Test, tokens[1].clone(), 10)
+            .unwrap();
+        c.reserve("chaos_c", Environment::Staging, tokens[2].clone(), 10)
+            .unwrap();
+        assert_eq!(c.running(), ["chaos_a", "chaos_b", "chaos_c"]);
+        assert_eq!(
+            c.running_in(|e| e != Environment::Production),
+            ["chaos_a", "chaos_c"]
+        );
+        assert!(c.running_in(|_| false).is_empty());
+        let e = c
+            .reserve("chaos_d", Environment::Test, CancellationToken::new(), 3)
+            .unwrap_err();
+        assert_eq!(e.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(c.cancel_all(), ["chaos_a", "chaos_b", "chaos_c"]);
+        assert!(tokens.iter().all(CancellationToken::is_cancelled));
+        c.remove("chaos_b");
+        assert_eq!(c.running(), ["chaos_a", "chaos_c"]);
     }
 }

@@ -40,6 +40,12 @@ pub trait Store: Send + Sync {
     /// Newest first, without results.
     fn campaigns(&self, limit: usize) -> Result<Vec<CampaignRecord>, StoreError>;
 
+    /// A campaign's environment without reading its results; `None` when it is unknown.
+    fn campaign_environment(
+        &self,
+        id: &str,
+    ) -> Result<Option<shakedown_core::system::Environment>, StoreError>;
+
     /// Marks campaigns left `running` by a dead process as `interrupted`; returns their ids.
     /// Their counters are recomputed from the results stored before the process died.
     fn mark_interrupted(&self) -> Result<Vec<String>, StoreError>;
@@ -62,6 +68,15 @@ pub trait Store: Send + Sync {
         tests: u32,
         at: OffsetDateTime,
     ) -> Result<Ranking, StoreError>;
+
+    /// For every scored component, the environments of the campaigns that scored it (what a
+    /// reader of its ranking must be allowed to read: the EWMA blends them all).
+    fn component_environments(
+        &self,
+    ) -> Result<
+        std::collections::BTreeMap<String, Vec<shakedown_core::system::Environment>>,
+        StoreError,
+    >;
 
     /// History of a component, oldest first (in the order scores were applied).
     fn history(&self, component_id: &str) -> Result<Vec<HistoryEntry>, StoreError>;

@@ -182,6 +182,13 @@ impl Store for SqliteStore {
         campaigns::campaigns(&self.conn(), &self.path, limit)
     }
 
+    fn campaign_environment(
+        &self,
+        id: &str,
+    ) -> Result<Option<shakedown_core::system::Environment>, StoreError> {
+        campaigns::campaign_environment(&self.conn(), &self.path, id)
+    }
+
     fn mark_interrupted(&self) -> Result<Vec<String>, StoreError> {
         campaigns::mark_interrupted(&mut self.conn(), &self.path)
     }
@@ -212,6 +219,15 @@ impl Store for SqliteStore {
             at,
         };
         rankings::record_campaign_score(&mut self.conn(), &self.path, &score)
+    }
+
+    fn component_environments(
+        &self,
+    ) -> Result<
+        std::collections::BTreeMap<String, Vec<shakedown_core::system::Environment>>,
+        StoreError,
+    > {
+        rankings::component_environments(&self.conn(), &self.path)
     }
 
     fn history(&self, component_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {

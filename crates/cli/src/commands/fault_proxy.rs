@@ -3,6 +3,11 @@
 //! fire on the calls that pass through; every fired fault is a `fault_injected` event. It
 //! obeys the data directory's halt latch: while `shakedown halt` is in force no fault fires
 //! (pure pass-through) until `shakedown resume`.
+//!
+//! It does not start without a usable signed ledger, and records its start (with the digest
+//! of its fault config, the profile, the routes and the seed: together they fix which fault
+//! each call gets), halt, resume and stop. The faults fired on single calls are events, not
+//! ledger entries: one per call would make the ledger grow with the traffic (docs/ledger.md).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +27,7 @@ use tokio::sync::mpsc;
 
 use super::obey_halt::{self, EventSink, Handler};
 use super::open_store;
+use super::proxy_ledger::{self, ProxyLedger};
 use crate::exit::Exit;
 
 #[derive(Debug, Args)]
@@ -70,6 +76,10 @@ impl Decider for Gated {
 }
 
 pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
+    let ledger = match ProxyLedger::open(data_dir.as_ref(), shakedown_faults::events::COMPONENT) {
+        Ok(l) => l,
+        Err(e) => return Ok(proxy_ledger::refuse("fault-proxy", &e)),
+    };
     let mut config = match load_config(&args)? {
         Some(c) => c,
         None => return Ok(Exit::Error),
@@ -95,6 +105,31 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     };
     let seed = args.seed.unwrap_or_else(rand::random);
     let rules = config.rules.len();
+    let config_digest = match &args.config {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let mut d = proxy_ledger::digest(&bytes);
+            d["file"] = json!(path.display().to_string());
+            Some(d)
+        }
+        None => None,
+    };
+    let started = json!({
+        "listen": listen.to_string(),
+        "config": config_digest,
+        "profile": args.profile,
+        "routes": config.proxy.routes.iter().map(|r| json!({"prefix": r.prefix, "upstream": r.upstream})).collect::<Vec<_>>(),
+        "rules": rules,
+        // A u64 can exceed what canonical JSON holds exactly.
+        "seed": seed.to_string(),
+    });
+    if let Err(e) = ledger
+        .record_async("started", ledger.session(), started)
+        .await
+    {
+        return Ok(proxy_ledger::refuse("fault-proxy", &e));
+    }
     let settings = config.proxy.clone();
     let (events, writer) = match &args.events {
         Some(path) => {
@@ -126,24 +161,37 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     // On halt no rule fires any more (reported as `halted_by_guardian`); on resume they fire
     // again.
     let flag = Arc::clone(&halted);
+    let obey_ledger = ledger.clone();
     let handler: Handler = Box::new(move |change| {
         let flag = Arc::clone(&flag);
+        let ledger = obey_ledger.clone();
         Box::pin(async move {
-            match change {
+            // On halt the switch first and the record after, so the ledger never delays a halt;
+            // on resume the record first.
+            let (action, data) = match change {
                 LatchChange::Halted(info) => {
                     flag.store(true, Ordering::SeqCst);
                     eprintln!(
                         "fault-proxy: chaos halted (by {} at {}: {}): {rules} rule(s) suspended, calls pass through untouched until `shakedown resume`",
                         info.by, info.at, info.reason
                     );
-                    json!({"halt": info, "suspended_rules": rules})
+                    ("halted", json!({"halt": info, "suspended_rules": rules}))
                 }
                 LatchChange::Resumed => {
+                    let data = json!({"suspended_rules": rules});
+                    // Recorded before any fault may fire again.
+                    ledger
+                        .record_or_warn("resumed", ledger.session(), data.clone())
+                        .await;
                     flag.store(false, Ordering::SeqCst);
                     eprintln!("fault-proxy: chaos resumed; faults fire again");
-                    json!({"suspended_rules": rules})
+                    return data;
                 }
-            }
+            };
+            ledger
+                .record_or_warn(action, ledger.session(), data.clone())
+                .await;
+            data
         })
     });
     let obeying = obey_halt::spawn(
@@ -178,6 +226,9 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     halt.cancelled().await;
     proxy.shutdown().await;
     let _ = obeying.await;
+    ledger
+        .record_or_warn("stopped", ledger.session(), json!({}))
+        .await;
     if let Some(w) = writer {
         w.finish().await?;
     }

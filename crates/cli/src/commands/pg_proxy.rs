@@ -3,6 +3,10 @@
 //! and the store. It obeys the data directory's halt latch: on `shakedown halt` the chaos
 //! script stops — every lock, schema and role change undone — and nothing fires until
 //! `shakedown resume` (the policy keeps guarding).
+//!
+//! With a chaos script it is governed like a campaign: it refuses to start without a usable
+//! signed ledger, and records its start (with the digests of its policy and script), every
+//! chaos action triggered and completed, halt, resume and stop (see docs/ledger.md).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,9 +16,10 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use shakedown_control::halt_latch::LatchChange;
+use shakedown_core::Event;
 use shakedown_core::system::ScopeRule;
-use shakedown_proxy::pg::chaos::{ChaosOptions, ChaosRuntime};
-use shakedown_proxy::pg::guard::{Guard, GuardConfig, bridge_chaos_events, read_catalog};
+use shakedown_proxy::pg::chaos::{ChaosEvent, ChaosOptions, ChaosRuntime};
+use shakedown_proxy::pg::guard::{Guard, GuardConfig, read_catalog};
 use shakedown_proxy::pg::{PgProxy, PgProxyConfig};
 use shakedown_sql::chaos::{ChaosScript, load_chaos};
 use shakedown_sql::policy::{Policy, load_policy};
@@ -23,6 +28,7 @@ use tokio::sync::mpsc;
 use super::builtin::{CHAOS_SCRIPTS, POLICIES, resolve};
 use super::obey_halt::{self, EventSink, Handler};
 use super::open_store;
+use super::proxy_ledger::{self, ProxyLedger};
 use crate::exit::Exit;
 
 /// The component id of this proxy's own events.
@@ -71,9 +77,26 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
             args.upstream.ip()
         );
     }
-    let policy = match &args.policy {
-        Some(p) => Some(Arc::new(load(p)?)),
-        None => None,
+    // Fail closed: with a chaos script nothing starts unless it can be recorded. Without one
+    // the proxy only observes and guards; it records its session when the ledger is usable.
+    let ledger = match ProxyLedger::open(data_dir.as_ref(), COMPONENT) {
+        Ok(l) => Some(l),
+        Err(e) if args.chaos.is_some() => {
+            return Ok(proxy_ledger::refuse("pg-proxy with a chaos script", &e));
+        }
+        Err(e) => {
+            eprintln!(
+                "pg-proxy: warning: the session is not recorded (the signed ledger is not usable: {e})"
+            );
+            None
+        }
+    };
+    let (policy, policy_digest) = match &args.policy {
+        Some(p) => {
+            let (policy, digest) = load(p)?;
+            (Some(Arc::new(policy)), Some(digest))
+        }
+        None => (None, None),
     };
     let catalog = match &args.admin_url {
         Some(url) => Some(Arc::new(
@@ -91,9 +114,33 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
         }
         None => (None, None),
     };
-    let chaos = match &args.chaos {
-        Some(c) => {
-            let script = load_script(c)?;
+    let script = match &args.chaos {
+        Some(c) => Some(load_script(c)?),
+        None => None,
+    };
+    if let Some(l) = &ledger {
+        // Before the script starts: a trigger due at once must follow its session's start.
+        let data = json!({
+            "listen": args.listen.to_string(),
+            "upstream": args.upstream.to_string(),
+            "policy": policy_digest,
+            "chaos": script.as_ref().map(|(_, d)| d),
+            "seed": args.seed.map(|s| s.to_string()),
+            "admin": args.admin_url.is_some(),
+        });
+        let session = l.session().to_string();
+        if let Err(e) = l.record_async("started", &session, data).await {
+            if args.chaos.is_some() {
+                return Ok(proxy_ledger::refuse("pg-proxy with a chaos script", &e));
+            }
+            eprintln!("pg-proxy: warning: could not record the session's start: {e}");
+        }
+    }
+    // Every chaos action goes to the ledger, then to --events; `recorder` drains both.
+    let runtime_slot: Arc<std::sync::OnceLock<Arc<ChaosRuntime>>> = Arc::default();
+    let mut recorder = None;
+    let chaos = match script {
+        Some((script, _)) => {
             // A latch already set holds the script from its first instant.
             let latched = shakedown_control::halt_latch::halted(
                 &data_dir
@@ -108,12 +155,19 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
             if let Some(seed) = args.seed {
                 options = options.with_seed(seed);
             }
-            if let Some(tx) = &events {
+            if ledger.is_some() || events.is_some() {
                 let (ctx, crx) = mpsc::channel(1024);
                 options = options.with_events(ctx);
-                bridge_chaos_events(crx, tx.clone());
+                recorder = Some(Recorder::spawn(
+                    crx,
+                    ledger.clone(),
+                    events.clone(),
+                    Arc::clone(&runtime_slot),
+                ));
             }
-            Some(Arc::new(ChaosRuntime::start(script, options)?))
+            let rt = Arc::new(ChaosRuntime::start(script, options)?);
+            let _ = runtime_slot.set(Arc::clone(&rt));
+            Some(rt)
         }
         None => None,
     };
@@ -121,24 +175,37 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
     // On halt the chaos script is halted (every change undone, each `chaos_completed` with
     // outcome `halted_by_guardian`); on resume it runs again.
     let obeying = chaos.clone().map(|c| {
+        let ledger = ledger.clone();
         let handler: Handler = Box::new(move |change| {
             let c = Arc::clone(&c);
+            let ledger = ledger.clone();
             Box::pin(async move {
-                match change {
+                // The undo first; the record after it, so the ledger never delays a halt.
+                let (action, data) = match change {
                     LatchChange::Halted(info) => {
                         let undone = c.halt().await;
                         eprintln!(
                             "pg-proxy: chaos halted (by {} at {}: {}): {undone} change(s) undone; the chaos script is paused until `shakedown resume`",
                             info.by, info.at, info.reason
                         );
-                        json!({"halt": info, "undone": undone})
+                        ("halted", json!({"halt": info, "undone": undone}))
                     }
                     LatchChange::Resumed => {
+                        // Recorded before any trigger may fire again.
+                        if let Some(l) = &ledger {
+                            l.record_or_warn("resumed", l.session(), json!({}))
+                                .await;
+                        }
                         c.resume();
                         eprintln!("pg-proxy: chaos resumed; the chaos script runs again");
-                        json!({})
+                        return json!({});
                     }
+                };
+                if let Some(l) = &ledger {
+                    l.record_or_warn(action, l.session(), data.clone())
+                        .await;
                 }
+                data
             })
         });
         obey_halt::spawn(
@@ -173,24 +240,131 @@ pub async fn run(args: PgProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Result
     if let Some(o) = obeying {
         let _ = o.await;
     }
-    if let Some(chaos) = chaos {
-        // Undo every lock, schema and role change still in force.
-        chaos.shutdown().await;
+    let fired = match &chaos {
+        Some(chaos) => {
+            // Undo every lock, schema and role change still in force.
+            chaos.shutdown().await;
+            Some(chaos.fired())
+        }
+        None => None,
+    };
+    // Every action's end is in the channel once the shutdown returned.
+    if let Some(r) = recorder {
+        r.finish().await;
     }
+    if let Some(l) = &ledger {
+        l.record_or_warn("stopped", l.session(), json!({"chaos_fired": fired}))
+            .await;
+    }
+    drop(runtime_slot);
     if let Some(w) = writer {
         w.finish().await?;
     }
     Ok(Exit::Passed)
 }
 
-fn load(value: &str) -> anyhow::Result<Policy> {
+/// Forwards every chaos event to the ledger (in order, each appended before the next) and to
+/// `--events`. The runtime waits when the channel is full, so it is always drained; the
+/// number of events is bounded by the script's `max_triggers` and global cap.
+struct Recorder {
+    task: tokio::task::JoinHandle<()>,
+    finish: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Recorder {
+    fn spawn(
+        mut rx: mpsc::Receiver<ChaosEvent>,
+        ledger: Option<ProxyLedger>,
+        events: Option<mpsc::UnboundedSender<Event>>,
+        runtime: Arc<std::sync::OnceLock<Arc<ChaosRuntime>>>,
+    ) -> Recorder {
+        let (finish, mut finishing) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut unrecorded = false;
+            loop {
+                let ev = tokio::select! {
+                    biased;
+                    ev = rx.recv() => match ev {
+                        Some(ev) => ev,
+                        None => return,
+                    },
+                    _ = &mut finishing => {
+                        // Everything already sent, then stop (the runtime's sender may live on).
+                        while let Ok(ev) = rx.try_recv() {
+                            record(&ev, ledger.as_ref(), events.as_ref(), &mut unrecorded, &runtime).await;
+                        }
+                        return;
+                    }
+                };
+                record(
+                    &ev,
+                    ledger.as_ref(),
+                    events.as_ref(),
+                    &mut unrecorded,
+                    &runtime,
+                )
+                .await;
+            }
+        });
+        Recorder { task, finish }
+    }
+
+    /// Records what was sent so far and stops.
+    async fn finish(self) {
+        let _ = self.finish.send(());
+        let _ = self.task.await;
+    }
+}
+
+async fn record(
+    ev: &ChaosEvent,
+    ledger: Option<&ProxyLedger>,
+    events: Option<&mpsc::UnboundedSender<Event>>,
+    unrecorded: &mut bool,
+    runtime: &std::sync::OnceLock<Arc<ChaosRuntime>>,
+) {
+    let data = serde_json::to_value(ev).unwrap_or(serde_json::Value::Null);
+    let action = ev.event_type().as_str();
+    if let Some(l) = ledger {
+        let trigger = match ev {
+            ChaosEvent::ChaosTriggered { trigger, .. }
+            | ChaosEvent::ChaosCompleted { trigger, .. } => trigger.clone(),
+        };
+        if let Err(e) = l.record_async(action, &trigger, data.clone()).await
+            && !std::mem::replace(unrecorded, true)
+        {
+            // Fail closed: chaos that cannot be recorded is stopped (undone) at once.
+            eprintln!(
+                "pg-proxy: error: cannot record `{action}` in the signed ledger ({e}); the chaos script is halted and everything it changed undone"
+            );
+            if let Some(rt) = runtime.get() {
+                let rt = Arc::clone(rt);
+                tokio::spawn(async move { rt.halt().await });
+            }
+        }
+    }
+    if let Some(tx) = events {
+        let _ = tx.send(Event::named(
+            action,
+            None,
+            None,
+            data,
+            time::OffsetDateTime::now_utc(),
+        ));
+    }
+}
+
+/// The policy and the digest of its text.
+fn load(value: &str) -> anyhow::Result<(Policy, serde_json::Value)> {
     let (name, text) = resolve(value, POLICIES, "policy")?;
     match load_policy(&text) {
         Ok((policy, warnings)) => {
             if !warnings.0.is_empty() {
                 eprintln!("{}", warnings.render(&name));
             }
-            Ok(policy)
+            let mut digest = proxy_ledger::digest(text.as_bytes());
+            digest["name"] = json!(name);
+            Ok((policy, digest))
         }
         Err(problems) => anyhow::bail!(
             "{}\n{name}: the policy was not used",
@@ -199,14 +373,19 @@ fn load(value: &str) -> anyhow::Result<Policy> {
     }
 }
 
-fn load_script(value: &str) -> anyhow::Result<ChaosScript> {
+/// The chaos script and the digest of its text.
+fn load_script(value: &str) -> anyhow::Result<(ChaosScript, serde_json::Value)> {
     let (name, text) = resolve(value, CHAOS_SCRIPTS, "chaos script")?;
     match load_chaos(&text) {
         Ok((script, warnings)) => {
             if !warnings.0.is_empty() {
                 eprintln!("{}", warnings.render(&name));
             }
-            Ok(script)
+            let mut digest = proxy_ledger::digest(text.as_bytes());
+            digest["name"] = json!(name);
+            digest["triggers"] = json!(script.triggers.len());
+            digest["max_total_chaos_events"] = json!(script.max_total_chaos_events);
+            Ok((script, digest))
         }
         Err(problems) => anyhow::bail!(
             "{}\n{name}: the chaos script was not used",

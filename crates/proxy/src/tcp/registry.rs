@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::audit::{Audit, Change};
 use super::link;
 use super::model::{ApiError, ProxySpec, ToxicSpec};
 
@@ -107,6 +108,8 @@ struct Inner {
     /// Why faults are refused, while halted.
     halted: RwLock<Option<String>>,
     allow_non_loopback: bool,
+    /// Sees every change to the faults (see [`Audit`]).
+    audit: OnceLock<Arc<dyn Audit>>,
     token: CancellationToken,
     tracker: TaskTracker,
 }
@@ -129,9 +132,32 @@ impl TcpProxyServer {
                 proxies: Mutex::new(BTreeMap::new()),
                 halted: RwLock::new(None),
                 allow_non_loopback: config.allow_non_loopback,
+                audit: OnceLock::new(),
                 token,
                 tracker: TaskTracker::new(),
             }),
+        }
+    }
+
+    /// Shows every later change of the faults to `audit` (set once, before the first change);
+    /// `false` when one is set already.
+    pub fn set_audit(&self, audit: Arc<dyn Audit>) -> bool {
+        self.inner.audit.set(audit).is_ok()
+    }
+
+    /// Shows `change` to the audit hook. A change that injects a fault and cannot be recorded
+    /// is refused (503, nothing changed); any other failure is the hook's to report.
+    fn record(&self, change: &Change<'_>) -> Result<(), ApiError> {
+        let Some(audit) = self.inner.audit.get() else {
+            return Ok(());
+        };
+        match audit.record(change) {
+            Ok(()) => Ok(()),
+            Err(e) if change.injects() => Err(ApiError {
+                error: format!("the change was refused because it cannot be recorded: {e}"),
+                status: 503,
+            }),
+            Err(_) => Ok(()),
         }
     }
 
@@ -160,6 +186,12 @@ impl TcpProxyServer {
             return Err(ApiError::conflict("proxy already exists"));
         }
         let entry = self.start_entry(spec, Arc::new(ToxicSet::new()))?;
+        if let Err(e) = self.record(&Change::ProxyCreated(&entry.spec)) {
+            if let Some(t) = &entry.running {
+                t.cancel();
+            }
+            return Err(e);
+        }
         let v = view(&entry);
         proxies.insert(entry.spec.name.clone(), entry);
         Ok(v)
@@ -168,6 +200,12 @@ impl TcpProxyServer {
     /// Applies an update body (`listen`, `upstream`, `enabled`; left-out fields keep their
     /// values). A changed address restarts the listener; `enabled: false` takes it down.
     pub fn update(&self, name: &str, body: &Value) -> Result<ProxyView, ApiError> {
+        self.update_with(name, body, true)
+    }
+
+    /// [`Self::update`], shown to the audit hook or not (a halt's and a reset's own
+    /// re-enabling are recorded as the halt or reset).
+    fn update_with(&self, name: &str, body: &Value, audited: bool) -> Result<ProxyView, ApiError> {
         let obj = body
             .as_object()
             .ok_or_else(|| ApiError::bad_request("bad request body: expected a JSON object"))?;
@@ -196,6 +234,12 @@ impl TcpProxyServer {
             Some(_) => return Err(ApiError::bad_request("enabled must be true or false")),
         }
         self.check_spec(&next)?;
+        if audited && next != entry.spec {
+            self.record(&Change::ProxyUpdated {
+                before: &entry.spec,
+                after: &next,
+            })?;
+        }
         let restart = next.listen != entry.spec.listen
             || next.upstream != entry.spec.upstream
             || next.enabled != entry.spec.enabled;
@@ -228,6 +272,7 @@ impl TcpProxyServer {
         if let Some(t) = entry.running {
             t.cancel();
         }
+        self.record(&Change::ProxyDeleted(name))?;
         Ok(())
     }
 
@@ -270,8 +315,9 @@ impl TcpProxyServer {
             if let Some(e) = self.lock().get(&name) {
                 e.toxics.replace(Vec::new());
             }
-            self.update(&name, &serde_json::json!({"enabled": true}))?;
+            self.update_with(&name, &serde_json::json!({"enabled": true}), false)?;
         }
+        self.record(&Change::Reset)?;
         Ok(())
     }
 
@@ -292,6 +338,10 @@ impl TcpProxyServer {
         if list.iter().any(|t| t.name == toxic.name) {
             return Err(ApiError::conflict("toxic already exists"));
         }
+        self.record(&Change::ToxicAdded {
+            proxy,
+            toxic: &toxic,
+        })?;
         list.push(toxic.clone());
         entry.toxics.replace(list);
         Ok(toxic)
@@ -312,7 +362,12 @@ impl TcpProxyServer {
             .iter_mut()
             .find(|t| t.name == name)
             .ok_or_else(ApiError::toxic_not_found)?;
-        *slot = slot.updated(body)?;
+        let next = slot.updated(body)?;
+        self.record(&Change::ToxicUpdated {
+            proxy,
+            toxic: &next,
+        })?;
+        *slot = next;
         let out = slot.clone();
         entry.toxics.replace(list);
         Ok(out)
@@ -329,6 +384,7 @@ impl TcpProxyServer {
             return Err(ApiError::toxic_not_found());
         }
         entry.toxics.replace(list);
+        self.record(&Change::ToxicRemoved { proxy, name })?;
         Ok(())
     }
 
@@ -355,7 +411,7 @@ impl TcpProxyServer {
                 !e.spec.enabled
             };
             if disabled {
-                match self.update(&name, &serde_json::json!({"enabled": true})) {
+                match self.update_with(&name, &serde_json::json!({"enabled": true}), false) {
                     Ok(_) => out.enabled.push(name),
                     Err(e) => out.errors.push(format!("cannot re-enable {name}: {e}")),
                 }

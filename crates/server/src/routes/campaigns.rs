@@ -1,15 +1,18 @@
 //! Reading campaigns and rankings: `GET /api/chaos/campaigns[/{id}]`, `/resilience`,
-//! `/components`. Campaigns are filtered by the caller's `read` scope per environment.
+//! `/components`. Everything is filtered by the caller's `read` scope per environment: a
+//! campaign by its environment, a component's ranking (an EWMA that blends every campaign
+//! that scored it) only when the caller may read every environment it was scored in.
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shakedown_govern::Permission;
+use shakedown_store::Ranking;
 
 use super::blocking;
 use crate::error::{ApiError, ApiResult};
-use crate::guard::auth::Caller;
+use crate::guard::auth::{Caller, ENVIRONMENTS};
 use crate::query::{ApiQuery, limit, plausible_id};
 use crate::state::AppState;
 
@@ -33,7 +36,7 @@ pub async fn list(
             .filter(|c| caller.may(Permission::Read, c.environment))
             .collect();
         Ok(Json(
-            json!({"campaigns": visible, "running_here": state.campaigns.running()}),
+            json!({"campaigns": visible, "running_here": state.campaigns.running_in(|e| caller.may(Permission::Read, e))}),
         ))
     })
     .await
@@ -62,7 +65,11 @@ pub async fn one(
                 json!({"campaign_id": id, "status": "failed_to_start", "error": reason}),
             ));
         }
-        if state.campaigns.running().contains(&id) {
+        if state
+            .campaigns
+            .running_in(|e| caller.may(Permission::Read, e))
+            .contains(&id)
+        {
             return Ok(Json(json!({"campaign_id": id, "status": "starting"})));
         }
         Err(ApiError::not_found(format!(
@@ -72,12 +79,40 @@ pub async fn one(
     .await
 }
 
+/// The rankings the caller may read, weakest first: those of components scored only in
+/// environments the caller may read.
+fn visible_rankings(state: &AppState, caller: &Caller) -> ApiResult<Vec<Ranking>> {
+    let envs = state.store.component_environments()?;
+    Ok(state
+        .store
+        .rankings()?
+        .into_iter()
+        .filter(|r| {
+            // A ranking without a campaign behind it (never written by the runner) is shown
+            // only to those who may read everywhere.
+            envs.get(&r.component_id).map_or_else(
+                || {
+                    ENVIRONMENTS
+                        .iter()
+                        .all(|e| caller.may(Permission::Read, *e))
+                },
+                |es| es.iter().all(|e| caller.may(Permission::Read, *e)),
+            )
+        })
+        .collect())
+}
+
 pub async fn resilience(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<Value>> {
     caller.require_somewhere(Permission::Read)?;
-    blocking(move || Ok(Json(json!({"rankings": state.store.rankings()?})))).await
+    blocking(move || {
+        Ok(Json(
+            json!({"rankings": visible_rankings(&state, &caller)?}),
+        ))
+    })
+    .await
 }
 
 pub async fn components(
@@ -87,7 +122,7 @@ pub async fn components(
     caller.require_somewhere(Permission::Read)?;
     blocking(move || {
         let mut out = Vec::new();
-        for r in state.store.rankings()? {
+        for r in visible_rankings(&state, &caller)? {
             let history = state.store.history(&r.component_id)?;
             out.push(json!({"ranking": r, "history": history}));
         }

@@ -2,16 +2,22 @@
 //! `GET /api/chaos/status`, `GET /api/budgets`. Halt sets the data directory's latch (nothing
 //! new starts, here or in any process), signals every registered campaign or run process,
 //! cancels this server's own campaigns at once, and records it as the caller.
+//!
+//! The reads show only what the caller's `read` scopes cover: budgets of the environments it
+//! may read, campaigns (here and in other processes) of those environments, agent runs when
+//! it may read `test`. The halt latch and the ledger's health are shown to every reader: they
+//! say why nothing may start, wherever.
 
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 use shakedown_control::halt;
+use shakedown_core::system::Environment;
 use shakedown_govern::Permission;
 
 use super::blocking;
 use crate::error::{ApiError, ApiResult};
-use crate::guard::auth::Caller;
+use crate::guard::auth::{Caller, ENVIRONMENTS};
 use crate::json::OptionalJson;
 use crate::model::{HaltRequest, check_reason};
 use crate::state::AppState;
@@ -84,13 +90,32 @@ pub async fn status(
             Ok(()) => json!({"writable": true}),
             Err(e) => json!({"writable": false, "error": e.to_string()}),
         };
+        let mut active = Vec::new();
+        for a in shakedown_control::halt_latch::active(data) {
+            let env = match a.kind.as_str() {
+                "agent_run" => Some(Environment::Test),
+                // Registered before it is stored: unknown yet, so only for those who may
+                // read everywhere.
+                _ => state.store.campaign_environment(&a.id)?,
+            };
+            let visible = match env {
+                Some(e) => caller.may(Permission::Read, e),
+                None => ENVIRONMENTS
+                    .iter()
+                    .all(|e| caller.may(Permission::Read, *e)),
+            };
+            if visible {
+                active.push(a);
+            }
+        }
         Ok(Json(json!({
             "halted": shakedown_control::halt_latch::halted(data),
-            "campaigns_running_here": state.campaigns.running(),
-            "active_processes": shakedown_control::halt_latch::active(data),
+            "campaigns_running_here": state
+                .campaigns
+                .running_in(|e| caller.may(Permission::Read, e)),
+            "active_processes": active,
             "ledger": ledger,
-            "budgets": crate::budgets::remaining(data)
-                .map_err(|e| ApiError::internal(format!("cannot read the error budgets: {e}")))?,
+            "budgets": visible_budgets(data, &caller)?,
         })))
     })
     .await
@@ -101,10 +126,23 @@ pub async fn budgets(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<Vec<crate::budgets::BudgetView>>> {
     caller.require_somewhere(Permission::Read)?;
-    blocking(move || {
-        crate::budgets::remaining(&state.config.data_dir)
-            .map(Json)
-            .map_err(|e| ApiError::internal(format!("cannot read the error budgets: {e}")))
-    })
-    .await
+    blocking(move || visible_budgets(&state.config.data_dir, &caller).map(Json)).await
+}
+
+/// The budgets of the environments the caller may read.
+fn visible_budgets(
+    data_dir: &std::path::Path,
+    caller: &Caller,
+) -> ApiResult<Vec<crate::budgets::BudgetView>> {
+    let all = crate::budgets::remaining(data_dir)
+        .map_err(|e| ApiError::internal(format!("cannot read the error budgets: {e}")))?;
+    Ok(all
+        .into_iter()
+        .filter(|b| {
+            ENVIRONMENTS
+                .iter()
+                .find(|e| e.as_str() == b.environment)
+                .is_some_and(|e| caller.may(Permission::Read, *e))
+        })
+        .collect())
 }

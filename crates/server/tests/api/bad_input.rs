@@ -2,7 +2,7 @@
 //! half-written (no approval request, no campaign, no ledger entry).
 
 use serde_json::json;
-use shakedown_server::routes::ROUTES;
+use shakedown_server::routes::catalog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{Api, call, practice, system};
@@ -18,11 +18,19 @@ async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
     let admin = api.token("root", "admin");
     let t = Some(admin.as_str());
     let ledger_before = api.ledger_len();
+    // Every route: the campaign API's and the run API's.
+    let routes = catalog();
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.path == "/api/runs" && r.method == "POST")
+    );
+    assert!(routes.iter().any(|r| r.path == "/api/reports/{id}/ci"));
 
     // Unknown route, and a wrong method on every route.
     let r = api.get("/api/nope", t).await;
     assert_eq!((r.status, r.code().as_str()), (404, "not_found"));
-    for route in ROUTES {
+    for route in &routes {
         let r = call(api.addr, "DELETE", &concrete(route.path), t, None).await;
         assert_eq!(r.status, 405, "DELETE {}: {}", route.path, r.text);
         assert_eq!(r.code(), "method_not_allowed");
@@ -30,7 +38,7 @@ async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
 
     // Over 1 MB: refused by its declared length on every route, before any handler.
     let big = vec![b' '; 1024 * 1024 + 1];
-    for route in ROUTES {
+    for route in &routes {
         let r = call(
             api.addr,
             route.method,
@@ -47,14 +55,20 @@ async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
     assert!(r.starts_with("HTTP/1.1 413"), "{r}");
     assert!(r.contains("payload_too_large"), "{r}");
 
-    // Malformed JSON on every route that takes a body.
-    let posts = [
-        "/api/chaos/run",
-        "/api/chaos/halt",
-        "/api/approvals/nope/approve",
-        "/api/approvals/nope/deny",
-    ];
-    for path in posts {
+    // Malformed JSON on every route that takes a body (the catalog says which).
+    let posts: Vec<String> = routes
+        .iter()
+        .filter(|r| r.request.is_some())
+        .map(|r| {
+            assert_eq!(r.method, "POST", "{}", r.path);
+            concrete(r.path)
+        })
+        .collect();
+    for must in ["/api/chaos/run", "/api/chaos/halt", "/api/runs"] {
+        assert!(posts.iter().any(|p| p == must), "{must} takes a body");
+    }
+    for path in &posts {
+        let path = path.as_str();
         let r = call(
             api.addr,
             "POST",
@@ -93,6 +107,10 @@ async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
             json!({"system": "x", "system_file": "/etc/hostname"}),
         ),
         ("/api/chaos/run", json!([1, 2])),
+        ("/api/runs", json!({"scenario": "data_cleanup", "bogus": 1})),
+        ("/api/runs", json!({"scenario": 7})),
+        ("/api/runs", json!({"agent_url": "http://127.0.0.1:9/"})),
+        ("/api/runs", json!({"scenario": "x", "repeat": "many"})),
     ] {
         let r = api.post_json(path, t, &body).await;
         assert_eq!(r.status, 422, "{path} {body}: {}", r.text);
@@ -125,6 +143,39 @@ async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
         assert_eq!(r.status, 422, "{body}: {}", r.text);
         assert!(r.text.contains(says), "{body}: {}", r.text);
     }
+    // The run API's meaningful values: refused before any process starts.
+    for (body, status, says) in [
+        (json!({"scenario": "data_cleanup"}), 422, "exactly one of"),
+        (
+            json!({"scenario": "data_cleanup", "agent": "true", "agent_url": "http://127.0.0.1:9/"}),
+            422,
+            "exactly one of",
+        ),
+        (
+            json!({"scenario": "data_cleanup", "agent": "true"}),
+            403,
+            "--allow-agent-commands",
+        ),
+        (
+            json!({"scenario": "data_cleanup", "agent_url": "http://127.0.0.1:9/", "repeat": 0}),
+            422,
+            "repeat",
+        ),
+        (
+            json!({"scenario": "data_cleanup", "agent_url": "http://127.0.0.1:9/", "pg_url": "postgres://u:p@10.0.0.5/db"}),
+            422,
+            "loopback",
+        ),
+        (
+            json!({"scenario": "data_cleanup", "agent_url": "http://127.0.0.1:9/", "no_fs_sandbox": true}),
+            403,
+            "no_fs_sandbox",
+        ),
+    ] {
+        let r = api.post_json("/api/runs", t, &body).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text);
+        assert!(r.text.contains(says), "{body}: {}", r.text);
+    }
     // Query strings.
     for path in [
         "/api/chaos/campaigns?limit=abc",
@@ -132,6 +183,10 @@ async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
         "/api/chaos/campaigns?bogus=1",
         "/api/approvals?status=maybe",
         "/api/ledger?after=-1",
+        "/api/runs?limit=0",
+        "/api/runs?bogus=1",
+        "/api/reports/nope?format=pdf",
+        "/api/reports/nope?bogus=1",
     ] {
         let r = api.get(path, t).await;
         assert_eq!(r.status, 422, "{path}: {}", r.text);
@@ -142,6 +197,11 @@ async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
         "/api/chaos/campaigns/nope",
         "/api/chaos/campaigns/%27%20OR%201%3D1--",
         "/api/chaos/campaigns/..%2F..%2Fetc%2Fpasswd",
+        "/api/runs/nope",
+        "/api/runs/%27%20OR%201%3D1--",
+        "/api/reports/nope",
+        "/api/reports/..%2F..%2Fetc%2Fpasswd/score",
+        "/api/reports/nope/ci",
     ] {
         let r = api.get(path, t).await;
         assert_eq!((r.status, r.code().as_str()), (404, "not_found"), "{path}");
@@ -149,6 +209,7 @@ async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
     for path in [
         "/api/approvals/nope/approve",
         "/api/approvals/%27%3B--/deny",
+        "/api/runs/nope/terminate",
     ] {
         let r = api.post_json(path, t, &json!({})).await;
         assert_eq!((r.status, r.code().as_str()), (404, "not_found"), "{path}");
@@ -158,6 +219,12 @@ async fn bad_input_on_every_route_is_a_clear_error_and_writes_nothing() {
     assert_eq!(api.ledger_len(), ledger_before, "{:?}", api.ledger());
     assert!(api.store.approval_requests(None, 10).unwrap().is_empty());
     assert!(api.store.campaigns(10).unwrap().is_empty());
+    assert!(api.store.runs(10).unwrap().is_empty());
+    let runs_dir = api.data().join("runs");
+    assert!(
+        std::fs::read_dir(&runs_dir).map_or(true, |mut d| d.next().is_none()),
+        "no run process was started"
+    );
     assert!(api.ledger_verifies());
 }
 

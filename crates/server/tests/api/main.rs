@@ -1,7 +1,8 @@
 //! The REST API against a real server on 127.0.0.1:0: authentication and the permission
 //! matrix on every route, bad input on every route with nothing half-written, the approval
 //! flow (including a plan that changed), halt and resume, the guards (rate limit, shedding,
-//! timeouts, budgets), and the OpenAPI, metrics and event stream.
+//! timeouts, budgets), what the global reads show to each scope, and the OpenAPI, metrics and
+//! event stream.
 
 mod approvals;
 mod auth;
@@ -10,5 +11,6 @@ mod guards;
 mod halt;
 mod observe;
 mod schedule;
+mod scopes;
 mod startup;
 mod support;

@@ -207,6 +207,31 @@ pub(super) fn campaigns(
     rows.into_iter().map(|r| r.decode(path)).collect()
 }
 
+/// A campaign's environment alone (no results read).
+pub(super) fn campaign_environment(
+    conn: &Connection,
+    path: &Path,
+    id: &str,
+) -> Result<Option<shakedown_core::system::Environment>, StoreError> {
+    let env: Option<String> = conn
+        .query_row(
+            "SELECT environment FROM campaigns WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()
+        .or_store(path)?;
+    env.map(|e| {
+        enum_from_sql(&e).map_err(|detail| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            table: "campaigns",
+            key: id.to_string(),
+            detail,
+        })
+    })
+    .transpose()
+}
+
 /// Flips every `running` campaign to `interrupted` and counts the results it got to store, so
 /// a listing shows how far it got. Called at start-up, before this process starts campaigns.
 pub(super) fn mark_interrupted(

@@ -1,13 +1,15 @@
 //! The resilience ranking: one row per component, smoothed by EWMA across campaigns, with a
 //! history row for every campaign score applied.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use shakedown_core::score::ewma;
+use shakedown_core::system::Environment;
 use time::{OffsetDateTime, UtcOffset};
 
-use super::codec::{OrStore, finite, ts_from_sql, ts_to_sql, u32_from_sql};
+use super::codec::{OrStore, enum_from_sql, finite, ts_from_sql, ts_to_sql, u32_from_sql};
 use crate::{HistoryEntry, Ranking, StoreError};
 
 const RANKING_COLUMNS: &str = "component_id, name, score, test_count, campaigns, last_tested";
@@ -136,6 +138,38 @@ pub(super) fn ranking(
     .or_store(path)?
     .map(|r| r.decode(path))
     .transpose()
+}
+
+/// The environments of the campaigns that scored each component, by component id.
+pub(super) fn component_environments(
+    conn: &Connection,
+    path: &Path,
+) -> Result<BTreeMap<String, Vec<Environment>>, StoreError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT DISTINCT h.component_id, c.environment FROM ranking_history h \
+             JOIN campaigns c ON c.id = h.campaign_id",
+        )
+        .or_store(path)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .or_store(path)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .or_store(path)?;
+    let mut out: BTreeMap<String, Vec<Environment>> = BTreeMap::new();
+    for (component, env) in rows {
+        let env = enum_from_sql(&env).map_err(|detail| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            table: "campaigns",
+            key: component.clone(),
+            detail,
+        })?;
+        let envs = out.entry(component).or_default();
+        if !envs.contains(&env) {
+            envs.push(env);
+        }
+    }
+    Ok(out)
 }
 
 /// A component's history in the order its scores were applied (which is the EWMA's order).

@@ -154,3 +154,40 @@ fn refused_scores_change_nothing() {
     assert_eq!((r.resilience_score, r.test_count, r.campaigns), (0.5, 2, 1));
     assert_eq!(store.history("api").unwrap().len(), 1);
 }
+
+#[test]
+fn each_component_knows_the_environments_that_scored_it() {
+    use shakedown_core::system::Environment;
+    let store = SqliteStore::open_in_memory().unwrap();
+    for (id, env) in [
+        ("chaos_0000000a", Environment::Test),
+        ("chaos_0000000b", Environment::Production),
+        ("chaos_0000000c", Environment::Test),
+    ] {
+        let mut c = running(id, T0);
+        c.environment = env;
+        store.insert_campaign(&c).unwrap();
+    }
+    assert_eq!(
+        store.campaign_environment("chaos_0000000b").unwrap(),
+        Some(Environment::Production)
+    );
+    assert_eq!(store.campaign_environment("chaos_ffffffff").unwrap(), None);
+    for (component, campaign) in [
+        ("web", "chaos_0000000a"),
+        ("web", "chaos_0000000c"),
+        ("db", "chaos_0000000a"),
+        ("db", "chaos_0000000b"),
+    ] {
+        store
+            .record_campaign_score(component, component, campaign, 0.5, 1, T0)
+            .unwrap();
+    }
+    let envs = store.component_environments().unwrap();
+    assert_eq!(envs.len(), 2);
+    // Each environment once, however many campaigns of it scored the component.
+    assert_eq!(envs["web"], [Environment::Test]);
+    let mut db = envs["db"].clone();
+    db.sort_by_key(|e| e.as_str());
+    assert_eq!(db, [Environment::Production, Environment::Test]);
+}
