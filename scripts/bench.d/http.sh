@@ -252,7 +252,7 @@ LOAD_AFTER=$(load_avg)
 # The LLM rule really was on the measured path: the same request with a model its glob
 # matches is answered by the proxy itself (a 429, before nginx is asked) and reported.
 sed "s/\"model\":\"$MODEL\"/\"model\":\"bench-model-never-asked-probe\"/" "$WORK/request.json" >"$WORK/probe.json"
-probe=$(http_post "$PROXY_PORT" "$PATH_Q" "$WORK/probe.json" | first_line)
+probe=$(http_post "$PROXY_PORT" "$PATH_Q" "$WORK/probe.json" | first_line || true)
 [[ $probe == *" 429 "* ]] || die "the proxy did not match the request's model against its LLM rule (answered: $probe)"
 for _ in $(seq 1 50); do [[ -s $WORK/events.jsonl ]] && break; sleep 0.1; done
 grep -qF '"bench-model-never-asked-probe"' "$WORK/events.jsonl" ||

@@ -112,11 +112,11 @@ def anthropic_from_config():
     assert "retry-after-ms" not in e.response.headers
     ok("an-rl-retry", waited=round(waited, 2), cls=type(e).__name__)
 
-    # Non-retryable (x-should-retry: false): raised at once although max_retries=2.
+    # Non-retryable (x-should-retry: false): raised at once although max_retries=2 (the Rust
+    # side checks the proxy saw exactly one call).
     t0 = time.monotonic()
     e = raises(anthropic.RateLimitError, lambda: create("claude-rl-quota", max_retries=2))
     waited = time.monotonic() - t0
-    assert waited < 0.4, waited
     assert e.status_code == 429 and e.body["error"]["type"] == "rate_limit_error", e.body
     assert e.response.headers["x-should-retry"] == "false"
     assert "usage limits" in e.body["error"]["message"], e.body
