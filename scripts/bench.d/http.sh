@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # scripts/bench.d/http.sh, run as `scripts/bench http`: the latency the HTTP fault proxy adds
-# when no fault fires. A local nginx serves a small JSON body; oha sends a FIXED rate of
-# requests (default 1,000 req/s, with latency correction, so a stall counts against the
-# requests it delayed) directly to nginx and through `shakedown fault-proxy`, whose config has
-# rules that are evaluated on every call and never fire. The medians over the rounds of p50
+# when no fault fires. The measured request is what an agent sends: a POST of a realistic Chat
+# Completions JSON body (model, system and user messages, sampling settings), so the proxy
+# reads the body, parses it, finds the model and matches it against its LLM rule on every call.
+# A local nginx answers it with a small Chat Completions JSON body (`return 200`, which reads
+# and discards the request body); oha sends a FIXED rate of requests (default 1,000 req/s,
+# with latency correction, so a stall counts against the requests it delayed) directly to
+# nginx and through `shakedown fault-proxy`, whose config has rules that are evaluated on every
+# call and never fire. The medians over the rounds of p50
 # and p99, and the differences proxy − direct, are printed and written into
 # docs/PERFORMANCE.md between the `bench:http` markers (the rest of that file is left as it is).
 #
@@ -37,6 +41,10 @@ GOAL_ADDED_P99_MS=1.0
 MARK_START='<!-- bench:http:start -->'
 MARK_END='<!-- bench:http:end -->'
 BODY='{"id":"chatcmpl-bench","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}'
+# The measured request: a Chat Completions call as an agent makes it. Its model is one the
+# LLM rule below is matched against and never matches.
+MODEL=gpt-4o-mini
+REQUEST='{"model":"'$MODEL'","messages":[{"role":"system","content":"You are a support agent for an online shop. Answer briefly, cite the order number, and call a tool when you need order data."},{"role":"user","content":"Where is my order 48213? It was due on Monday and the tracking page has not changed since Friday."}],"temperature":0.2,"max_tokens":256,"stream":false}'
 
 # ---- settings -------------------------------------------------------------------------------
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] && ((ROUNDS <= 50)) || die "BENCH_ROUNDS must be 1..50, got '$ROUNDS'"
@@ -74,6 +82,7 @@ if [[ -z $OHA_BIN ]]; then
 fi
 [[ -x $OHA_BIN ]] || die "oha not found at $OHA_BIN"
 "$OHA_BIN" --help 2>&1 | grep -q -- '--latency-correction' || die "$OHA_BIN has no --latency-correction (oha ≥ 1.0 needed)"
+"$OHA_BIN" --help 2>&1 | grep -qE -- '(^|[ ,])-D' || die "$OHA_BIN has no -D (request body from a file)"
 if "$OHA_BIN" --help 2>&1 | grep -q -- '--output-format'; then OHA_JSON=(--output-format json); else OHA_JSON=(-j); fi
 
 need_shakedown
@@ -90,10 +99,18 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+PATH_Q=/v1/chat/completions
+printf '%s' "$REQUEST" >"$WORK/request.json"
+jq -e --arg m "$MODEL" '.model == $m and (.messages | length) == 2' "$WORK/request.json" >/dev/null ||
+  die "the benchmark request is not the Chat Completions JSON it should be"
 
-# The status line and body of one GET over bash's /dev/tcp.
-http_get() {
-  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; printf 'GET $2 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3; cat <&3" 2>/dev/null
+# The status line, headers and body of one POST of file $3 to port $1, path $2, over bash's
+# /dev/tcp (HTTP/1.0, so the server closes after answering).
+http_post() {
+  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1
+    printf 'POST $2 HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n' \"\$(wc -c <'$3')\" >&3
+    cat '$3' >&3
+    cat <&3" 2>/dev/null
 }
 
 start_nginx() {
@@ -128,7 +145,7 @@ EOF
     NGINX_PID=$!
     for _ in $(seq 1 50); do
       kill -0 "$NGINX_PID" 2>/dev/null || break
-      if http_get "$port" /v1/chat/completions | grep -qF '"chatcmpl-bench"'; then
+      if http_post "$port" "$PATH_Q" "$WORK/request.json" | grep -qF '"chatcmpl-bench"'; then
         NGINX_PORT=$port
         return 0
       fi
@@ -166,7 +183,7 @@ start_proxy() {
     PROXY_PID=$!
     for _ in $(seq 1 100); do
       kill -0 "$PROXY_PID" 2>/dev/null || break
-      if http_get "$port" /v1/chat/completions | grep -qF '"chatcmpl-bench"'; then
+      if http_post "$port" "$PATH_Q" "$WORK/request.json" | grep -qF '"chatcmpl-bench"'; then
         PROXY_PORT=$port
         return 0
       fi
@@ -184,7 +201,6 @@ NGINX_PORT=""
 PROXY_PORT=""
 start_nginx
 start_proxy
-PATH_Q=/v1/chat/completions
 declare -A URL=([direct]="http://127.0.0.1:$NGINX_PORT$PATH_Q" [proxy]="http://127.0.0.1:$PROXY_PORT$PATH_Q")
 TARGETS=(direct proxy)
 say "nginx on :$NGINX_PORT (pid $NGINX_PID), fault-proxy on :$PROXY_PORT (pid $PROXY_PID)"
@@ -194,6 +210,7 @@ say "nginx on :$NGINX_PORT (pid $NGINX_PID), fault-proxy on :$PROXY_PORT (pid $P
 run_oha() {
   local out="$WORK/oha.json"
   timeout "$RUN_LIMIT" "$OHA_BIN" -q "$RATE" -z "$2" -c "$CONNECTIONS" --latency-correction \
+    -m POST -T application/json -D "$WORK/request.json" \
     --no-tui "${OHA_JSON[@]}" "${URL[$1]}" >"$out" 2>"$WORK/oha.err" || {
     cat "$WORK/oha.err" >&2
     return 1
@@ -214,7 +231,7 @@ for t in "${TARGETS[@]}"; do run_oha "$t" 2s >/dev/null || die "warm-up against 
 declare -A RES=() ORDER_OF=()
 LOAD_BEFORE=$(load_avg)
 START_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-say "$ROUNDS rounds × 2 targets: oha -q $RATE -z $DURATION -c $CONNECTIONS --latency-correction"
+say "$ROUNDS rounds × 2 targets: oha -q $RATE -z $DURATION -c $CONNECTIONS --latency-correction -m POST -D request.json (${#REQUEST} B)"
 for ((r = 1; r <= ROUNDS; r++)); do
   if ((r % 2)); then order=(direct proxy); else order=(proxy direct); fi
   ORDER_OF[$r]="${order[*]}"
@@ -231,6 +248,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 LOAD_AFTER=$(load_avg)
+
+# The LLM rule really was on the measured path: the same request with a model its glob
+# matches is answered by the proxy itself (a 429, before nginx is asked) and reported.
+sed "s/\"model\":\"$MODEL\"/\"model\":\"bench-model-never-asked-probe\"/" "$WORK/request.json" >"$WORK/probe.json"
+probe=$(http_post "$PROXY_PORT" "$PATH_Q" "$WORK/probe.json" | first_line || true)
+[[ $probe == *" 429 "* ]] || die "the proxy did not match the request's model against its LLM rule (answered: $probe)"
+for _ in $(seq 1 50); do [[ -s $WORK/events.jsonl ]] && break; sleep 0.1; done
+grep -qF '"bench-model-never-asked-probe"' "$WORK/events.jsonl" ||
+  die "the probe's rate limit was not reported in the events file"
+say "checked: the proxy parsed each request's model and matched it against its LLM rule"
 
 # ---- results --------------------------------------------------------------------------------
 fields() { for ((r = 1; r <= ROUNDS; r++)); do awk -v n="$2" '{print $n}' <<<"${RES["$1 $r"]}"; done; }
@@ -258,9 +285,10 @@ V_SHAKEDOWN=$("$SHAKEDOWN" --version 2>&1 | first_line || true)
   echo "Last run: **$START_DATE**, $(commit_note)."
   echo
   echo "- Machine: $(nproc) CPUs ($(cpu_model)), Linux $(uname -r); load average before/after: $LOAD_BEFORE / $LOAD_AFTER"
-  echo "- Upstream: $V_NGINX, one worker, \`GET $PATH_Q\` answered with a ${#BODY} B JSON body"
-  echo "- Proxy: $V_SHAKEDOWN \`fault-proxy\`, route \`/\` → nginx, one rule of each family (tool, LLM, context attack), none of which fires"
-  echo "- Load: $V_OHA, \`oha -q $RATE -z $DURATION -c $CONNECTIONS --latency-correction\`; $ROUNDS rounds, order alternated, ${PAUSE}s pause"
+  echo "- Request: \`POST $PATH_Q\`, a ${#REQUEST} B Chat Completions JSON body (model \`$MODEL\`, a system and a user message)"
+  echo "- Upstream: $V_NGINX, one worker, answering with a ${#BODY} B JSON body"
+  echo "- Proxy: $V_SHAKEDOWN \`fault-proxy\`, route \`/\` → nginx, one rule of each family (tool, LLM, context attack), none of which fires; the request's model is matched against the LLM rule on every call"
+  echo "- Load: $V_OHA, \`oha -q $RATE -z $DURATION -c $CONNECTIONS --latency-correction -m POST -T application/json -D request.json\`; $ROUNDS rounds, order alternated, ${PAUSE}s pause"
   echo
   echo "| latency at $RATE req/s | direct | through the proxy | added by the proxy |"
   echo "|---|---:|---:|---:|"

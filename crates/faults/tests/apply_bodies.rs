@@ -6,7 +6,7 @@ mod apply_support;
 use apply_support::*;
 use http::StatusCode;
 use serde_json::{Value, json};
-use shakedown_faults::transform::context::OVERFLOW_BYTES;
+use shakedown_faults::transform::context::{DEFAULT_OVERFLOW_TOKENS, overflow_text};
 use shakedown_faults::{ApiKind, ContextAttackKind, DriftKind, Fault, StreamFault, plan};
 
 /// The assistant text and the end marker of a whole answer.
@@ -396,14 +396,26 @@ fn context_attacks_land_in_the_content_the_agent_reads() {
         br#"{"result":"short"}"#,
         true,
     );
-    assert!(b.len() > OVERFLOW_BYTES);
-    assert!(
-        serde_json::from_slice::<Value>(&b).unwrap()["result"]
-            .as_str()
-            .unwrap()
-            .starts_with("short\n\nLorem")
+    let result = serde_json::from_slice::<Value>(&b).unwrap()["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let filler = result.strip_prefix("short\n\n").expect("appended");
+    assert_eq!(
+        filler.split_whitespace().count() as u64,
+        DEFAULT_OVERFLOW_TOKENS
     );
     assert!(!h.contains_key("content-length"));
+    let sized = overflow_text("", 7);
+    let (_, b) = tool_run(
+        attack(ContextAttackKind::Overflow, &sized),
+        br#"{"result":"short"}"#,
+        true,
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&b).unwrap(),
+        json!({"result": format!("short\n\n{sized}")})
+    );
 
     let (_, b) = tool_run(
         attack(ContextAttackKind::IndirectInjection, "P"),

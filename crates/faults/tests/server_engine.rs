@@ -167,3 +167,89 @@ proxy:
     assert_eq!(next_event(&mut p.events).await.data["fault"], "stream_cut");
     p.handle.shutdown().await;
 }
+
+/// `overflow` with `inject_tokens: N` injects exactly N whitespace-separated tokens of the
+/// payload into the body the client receives; without `inject_tokens`, 4000 of the default
+/// filler.
+#[tokio::test]
+async fn overflow_injects_inject_tokens_words_on_the_wire() {
+    let up = TestUpstream::start().await;
+    let (engine, settings) = engine(&format!(
+        r#"
+chaos:
+  context_attacks:
+    - type: overflow
+      tool: small
+      inject_tokens: 50
+      payload: "alpha beta gamma"
+    - type: overflow
+      tool: big
+      strategy: replace
+proxy:
+  routes:
+    - {{prefix: /tools/small, upstream: "{0}", tool: small}}
+    - {{prefix: /tools/big, upstream: "{0}", tool: big}}
+"#,
+        up.url()
+    ));
+    let mut p = start_proxy(settings, engine, real_planner()).await;
+    let call = |path: &str| {
+        let mut r = request("POST", path, r#"{"result":"the real answer"}"#);
+        r.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        r
+    };
+    let received = |resp: http::Response<hyper::body::Incoming>| async move {
+        assert_eq!(resp.status(), StatusCode::OK);
+        let declared = resp
+            .headers()
+            .get("content-length")
+            .map(|v| v.to_str().unwrap().parse::<usize>().unwrap());
+        let body = read_body(resp).await.unwrap();
+        if let Some(len) = declared {
+            assert_eq!(len, body.len(), "content-length matches the rewritten body");
+        }
+        body
+    };
+
+    let body = received(send(p.handle.addr(), call("/tools/small")).await.unwrap()).await;
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let result = v["result"].as_str().unwrap();
+    let injected = result
+        .strip_prefix("the real answer\n\n")
+        .unwrap_or_else(|| panic!("appended after the content: {result}"));
+    let words: Vec<&str> = injected.split(' ').collect();
+    assert_eq!(words.len(), 50, "{injected}");
+    assert!(
+        words
+            .iter()
+            .zip(["alpha", "beta", "gamma"].iter().cycle())
+            .all(|(a, b)| a == b),
+        "{injected}"
+    );
+    // 50 short words and the envelope: nowhere near the old 256 KiB.
+    assert!(body.len() < 512, "{} bytes on the wire", body.len());
+    assert_eq!(
+        next_event(&mut p.events).await.data["fault"],
+        "context_attack"
+    );
+
+    let body = received(send(p.handle.addr(), call("/tools/big")).await.unwrap()).await;
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let result = v["result"].as_str().unwrap();
+    assert!(
+        !result.contains("the real answer"),
+        "replace drops the content"
+    );
+    assert_eq!(
+        result.split_whitespace().count() as u64,
+        shakedown_faults::transform::context::DEFAULT_OVERFLOW_TOKENS
+    );
+    assert!(
+        result.starts_with("The archived report"),
+        "{}",
+        &result[..40]
+    );
+    assert_eq!(up.hits(), 2);
+    p.handle.shutdown().await;
+}

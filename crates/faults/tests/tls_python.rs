@@ -1,7 +1,7 @@
 //! A real Python HTTP client (httpx, installed with the `openai` SDK) through the fault proxy's
 //! `CONNECT` interception: trusting the generated CA through `SSL_CERT_FILE` or `verify=` it
 //! works (and a fault applies inside); trusting only the system roots it fails with an SSL
-//! error. Skipped, with the reason printed, when python3 has no httpx.
+//! error. Fails, saying how to install it, when python3 has neither httpx nor httpx2.
 
 mod server_support;
 
@@ -37,8 +37,9 @@ except Exception as e:
     print(json.dumps({"ok": False, "type": type(e).__name__, "error": str(e)}))
 "#;
 
-/// Why the test cannot run here, if it cannot.
-async fn missing_httpx() -> Option<String> {
+/// Fails the test, saying how to install it, when python3 cannot import httpx (or httpx2):
+/// a machine without it must not pass this test silently.
+async fn require_httpx() {
     let out = tokio::process::Command::new("python3")
         .args([
             "-c",
@@ -49,12 +50,14 @@ async fn missing_httpx() -> Option<String> {
         .output()
         .await;
     match out {
-        Err(e) => Some(format!("python3 is not runnable: {e}")),
-        Ok(o) if !o.status.success() => Some(format!(
-            "python3 has neither httpx nor httpx2 (pip install openai): {}",
+        Err(e) => panic!(
+            "python3 is not runnable ({e}): install Python 3, then `python3 -m pip install openai httpx` (scripts/test installs them)"
+        ),
+        Ok(o) if !o.status.success() => panic!(
+            "python3 has neither httpx nor httpx2: run `python3 -m pip install httpx` (the openai SDK brings one of them; scripts/test installs both): {}",
             String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Ok(_) => None,
+        ),
+        Ok(_) => {}
     }
 }
 
@@ -98,10 +101,7 @@ async fn python(mode: &str, url: &str, env: &[(&str, String)]) -> Value {
 
 #[tokio::test]
 async fn python_httpx_through_connect_interception() {
-    if let Some(reason) = missing_httpx().await {
-        println!("skipped: {reason}");
-        return;
-    }
+    require_httpx().await;
     let up = TestUpstream::start_tls().await;
     let decider = ScriptedDecider::new(|call| {
         call.path.contains("/limited").then(|| Fault::Error {

@@ -1,5 +1,5 @@
 //! The TCP fault proxy's toxics against a real echo server on loopback: latency (also changed
-//! live on an open connection), reset_peer, timeout, limit_data, blackhole, bandwidth, slicer,
+//! live on an open connection), latency jitter spreading round trips, reset_peer, timeout, limit_data, blackhole, bandwidth, slicer,
 //! toxicity 0, and a proxy taken down and brought back.
 
 #[path = "tcp_support/support.rs"]
@@ -67,6 +67,67 @@ async fn latency_changes_live_on_an_open_connection() -> Result<()> {
     }
     let after = round_trip(&mut s, b"ping").await?;
     assert!(after < Duration::from_millis(100), "{after:?}");
+    Ok(())
+}
+
+/// `jitter` on the wire: each chunk waits `latency` ± `jitter` (uniform), so round trips spread
+/// over [latency − jitter, latency + jitter] instead of sitting at `latency`. The bounds are
+/// generous for a shared machine; the spread checks fail by chance with probability ~1e-5.
+#[tokio::test]
+async fn latency_jitter_spreads_round_trips_within_bounds() -> Result<()> {
+    const LATENCY: u64 = 200;
+    const JITTER: u64 = 150;
+    const SAMPLES: usize = 32;
+    let api = Api::start().await?;
+    let echo = echo_server(api.stop.clone()).await?;
+    let addr = api.proxy("jitter", echo).await?;
+    api.toxic(
+        "jitter",
+        json!({"type": "latency", "attributes": {"latency": LATENCY, "jitter": JITTER}}),
+    )
+    .await?;
+    let mut s = TcpStream::connect(addr).await?;
+    let mut rtts = Vec::with_capacity(SAMPLES);
+    for i in 0..SAMPLES {
+        rtts.push(round_trip(&mut s, format!("ping {i:02}").as_bytes()).await?);
+    }
+    rtts.sort();
+    let ms = |d: &Duration| d.as_millis() as u64;
+    let (min, max) = (ms(&rtts[0]), ms(&rtts[SAMPLES - 1]));
+    let all: Vec<u64> = rtts.iter().map(ms).collect();
+    // Never shorter than latency − jitter (a sleep never ends early); never far above
+    // latency + jitter (only scheduling delay on top).
+    assert!(min >= LATENCY - JITTER, "{all:?}");
+    assert!(max < LATENCY + JITTER + 500, "{all:?}");
+    // Spread: P(a draw falls below latency − 60) = 0.3, so all 32 above it has p = 0.7^32.
+    assert!(
+        min < LATENCY - 60,
+        "no round trip well below the latency: {all:?}"
+    );
+    assert!(
+        max > LATENCY + 60,
+        "no round trip well above the latency: {all:?}"
+    );
+    // Both halves of the range are used, not one narrow band.
+    let below = all.iter().filter(|&&m| m < LATENCY).count();
+    assert!(
+        (4..=SAMPLES - 4).contains(&below),
+        "{below} of {SAMPLES} below {LATENCY} ms: {all:?}"
+    );
+
+    // Jitter 0 again (live): the round trips sit at the latency.
+    let (status, v) = api
+        .call(
+            "POST",
+            "/proxies/jitter/toxics/latency_downstream",
+            Some(r#"{"attributes": {"latency": 200, "jitter": 0}}"#),
+        )
+        .await?;
+    assert_eq!(status, 200, "{v}");
+    for _ in 0..4 {
+        let rtt = ms(&round_trip(&mut s, b"steady").await?);
+        assert!((LATENCY..LATENCY + 300).contains(&rtt), "{rtt} ms");
+    }
     Ok(())
 }
 

@@ -176,6 +176,8 @@ pub struct ContextAttackFile {
     /// Required in the list form; the key gives it in the mapping form.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    /// `overflow` only: how many tokens to inject — the payload's whitespace-separated words
+    /// cycled to exactly this many (1 to 1,000,000; default 4000).
     #[serde(default)]
     pub inject_tokens: Option<u64>,
     #[serde(default)]

@@ -1,8 +1,11 @@
 """What the official openai and anthropic SDKs do with each fault shape of the proxy.
 
-Usage: sdk_shapes.py PROXY_BASE (routes: /llm -> mock LLM with a text reply, /tools-llm -> mock
-LLM answering with a tool call). The model name selects the fault (see tests/apply_sdk.rs).
-Each case asserts the SDK's behaviour and prints `ok <case> <facts>`; a mismatch raises.
+Usage: sdk_shapes.py PROXY_BASE CONFIG_PROXY_BASE. PROXY_BASE routes /llm to the mock LLM with
+a text reply and /tools-llm to the mock LLM answering with a tool call; the model name selects
+the fault (see tests/apply_sdk.rs). CONFIG_PROXY_BASE is a proxy whose faults come from a
+Flakestorm `chaos:` config file loaded as `shakedown fault-proxy --config` loads it; its rules
+match `claude-*` models. Each case asserts the SDK's behaviour and prints `ok <case> <facts>`;
+a mismatch raises.
 """
 
 import json
@@ -13,6 +16,7 @@ import anthropic
 import openai
 
 BASE = sys.argv[1]
+CONFIG_BASE = sys.argv[2]
 USER = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 
@@ -26,10 +30,10 @@ def oa(route="/llm", **kw):
     return openai.OpenAI(base_url=BASE + route + "/v1", api_key="test", **kw)
 
 
-def an(route="/llm", **kw):
+def an(route="/llm", base=None, **kw):
     kw.setdefault("max_retries", 0)
     kw.setdefault("timeout", 10)
-    return anthropic.Anthropic(base_url=BASE + route, api_key="test", **kw)
+    return anthropic.Anthropic(base_url=(base or BASE) + route, api_key="test", **kw)
 
 
 def raises(exc_type, fn):
@@ -87,6 +91,48 @@ def rate_limits():
     waited = time.monotonic() - t0
     assert waited < 2.9, waited
     ok("timeout", waited=round(waited, 2))
+
+
+def anthropic_from_config():
+    """The anthropic SDK against the proxy driven by the chaos: config file."""
+
+    def create(model, **kw):
+        return an(base=CONFIG_BASE, **kw).messages.create(model=model, max_tokens=100, messages=USER)
+
+    # retry_after_ms: 1500 -> `retry-after: 2` (whole seconds, as Anthropic sends it; no
+    # retry-after-ms). The SDK waits 2 s before each of its two retries; its own backoff would
+    # wait at most 0.5 s and then 1 s. The Rust side checks the gaps between the calls.
+    t0 = time.monotonic()
+    e = raises(anthropic.RateLimitError, lambda: create("claude-rl-retry", max_retries=2))
+    waited = time.monotonic() - t0
+    assert waited >= 3.8, waited
+    assert e.status_code == 429 and e.body["error"]["type"] == "rate_limit_error", e.body
+    assert e.response.headers["retry-after"] == "2", dict(e.response.headers)
+    assert e.response.headers["x-should-retry"] == "true"
+    assert "retry-after-ms" not in e.response.headers
+    ok("an-rl-retry", waited=round(waited, 2), cls=type(e).__name__)
+
+    # Non-retryable (x-should-retry: false): raised at once although max_retries=2 (the Rust
+    # side checks the proxy saw exactly one call).
+    t0 = time.monotonic()
+    e = raises(anthropic.RateLimitError, lambda: create("claude-rl-quota", max_retries=2))
+    waited = time.monotonic() - t0
+    assert e.status_code == 429 and e.body["error"]["type"] == "rate_limit_error", e.body
+    assert e.response.headers["x-should-retry"] == "false"
+    assert "usage limits" in e.body["error"]["message"], e.body
+    ok("an-rl-quota", waited=round(waited, 2), cls=type(e).__name__)
+
+    # The proxy would answer 504 after 3 s; the SDK's own 0.5 s timeout fires first.
+    t0 = time.monotonic()
+    e = raises(anthropic.APITimeoutError, lambda: create("claude-timeout", timeout=0.5))
+    waited = time.monotonic() - t0
+    assert waited < 2.9, waited
+    ok("an-timeout", waited=round(waited, 2), cls=type(e).__name__)
+
+    # A model no rule matches goes to the mock untouched.
+    m = create("claude-clean")
+    assert m.content[0].text.startswith("The weather in Paris"), m
+    ok("an-clean", stop=m.stop_reason)
 
 
 def streams():
@@ -154,6 +200,7 @@ def split_args():
 
 def main():
     rate_limits()
+    anthropic_from_config()
     streams()
     whole_answers()
     split_args()
