@@ -366,8 +366,10 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     };
     let _active = shakedown_control::halt_latch::register(&data, "agent_run", &run_id)
         .with_context(|| format!("cannot register the run in {}", data.display()))?;
-    // Signals halt the run from the moment `shakedown halt` can see it.
-    let halt = crate::halt::on_signals();
+    // Signals stop the run from the moment `shakedown halt` can see it: a halt (the latch set
+    // when the signal came) stores it `halted_by_guardian`, a terminate `terminated`.
+    let signals = crate::halt::run_signals(&data);
+    let halt = signals.token.clone();
     // A halt that landed before the registration could not signal this run: check again now
     // that any later one will.
     if let Some(exit) = super::halt::refuse_if_halted(&data, "agent run") {
@@ -534,7 +536,12 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         m.stop().await;
     }
     let report = match result {
-        Ok((report, _)) => report,
+        Ok((mut report, _)) => {
+            if report.status == RunStatus::Terminated && signals.by_guardian() {
+                report.status = RunStatus::HaltedByGuardian;
+            }
+            report
+        }
         Err(e) => {
             store.finish_run(&RunRow {
                 id: run_id.clone(),
@@ -579,7 +586,11 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     if halt.is_cancelled() {
         rec(
             "halted",
-            json!({"by": "signal", "cells_run": report.cells.len()}),
+            json!({
+                "by": if signals.by_guardian() { "halt" } else { "signal" },
+                "status": report.status.as_str(),
+                "cells_run": report.cells.len(),
+            }),
         )?;
     }
     rec(
@@ -597,7 +608,9 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     print_summary(&report);
     Ok(match report.status {
         RunStatus::Passed => Exit::Passed,
-        RunStatus::Failed | RunStatus::Terminated => Exit::BelowThreshold,
+        RunStatus::Failed | RunStatus::Terminated | RunStatus::HaltedByGuardian => {
+            Exit::BelowThreshold
+        }
         RunStatus::Error | RunStatus::Running => Exit::Error,
     })
 }
