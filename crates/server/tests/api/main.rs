@@ -6,6 +6,7 @@
 mod approvals;
 mod auth;
 mod bad_input;
+mod blast_radius;
 mod guards;
 mod halt;
 mod observe;
