@@ -79,7 +79,10 @@ pub fn halt_on_signals(data_dir: &Path, kind: &'static str) -> CancellationToken
             eprintln!("\nhalted (chaos is halted): stopping…");
             return;
         }
-        eprintln!("\n{name}: halting all chaos in {} …", data.display());
+        eprintln!(
+            "\nhalt requested ({name}): halting all chaos in {} …",
+            data.display()
+        );
         let pid = std::process::id();
         let reason = format!("{name} to {kind} (pid {pid})");
         // The runtime waits for blocking tasks before the process ends, so the latch and the

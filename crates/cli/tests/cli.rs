@@ -436,8 +436,9 @@ fn sigint_halts_the_campaign_mid_attack_and_stores_it_as_halted() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    let child_pid = child.id();
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child_pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -478,23 +479,61 @@ fn sigint_halts_the_campaign_mid_attack_and_stores_it_as_halted() {
         .args(["ledger", "export"])
         .assert()
         .success();
-    let actions: Vec<String> = String::from_utf8_lossy(&ledger.get_output().stdout)
+    let entries: Vec<Value> = String::from_utf8_lossy(&ledger.get_output().stdout)
         .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["action"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["category"] == "campaign")
+        .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(
         actions[actions.len() - 3..],
         ["attack", "halted", "completed"],
         "{actions:?}"
     );
+    // The signal pulled the halt lever, like `shakedown halt`: the latch is set and the
+    // ledger says by whom (the signal, naming the process).
+    let lever = entries
+        .iter()
+        .find(|e| e["category"] == "control" && e["action"] == "halted")
+        .expect("the halt lever is recorded");
+    assert_eq!(lever["actor"], "signal");
+    let reason = lever["data"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("SIGINT") && reason.contains(&format!("pid {}", child_pid)),
+        "{reason}"
+    );
+    let latch: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("halted.json")).unwrap())
+            .unwrap();
+    assert_eq!(latch["by"], "signal");
     shakedown(dir.path())
         .args(["ledger", "verify"])
         .assert()
         .success();
+    // Nothing new starts until `shakedown resume`.
+    let quick = write(
+        dir.path(),
+        "quick.yaml",
+        &format!(
+            "components:\n  - id: weak\n    kind: api_endpoint\n    target: {}\n    health: /health\n    endpoints:\n      - path: /search\n        query: {{q: \"{{input}}\"}}\n",
+            weak.url()
+        ),
+    );
+    let quick_campaign = || {
+        let mut c = shakedown(dir.path());
+        c.args(["campaign", "--approve", "--patterns", "xss_attack", "-f"])
+            .arg(&quick);
+        c
+    };
+    quick_campaign()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("shakedown resume"));
+    shakedown(dir.path()).arg("resume").assert().success();
+    // xss fails on the weak API: a verdict (exit 1), so it ran.
+    quick_campaign().assert().code(1);
     rt.block_on(weak.shutdown());
 }

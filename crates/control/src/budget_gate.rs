@@ -98,6 +98,23 @@ pub fn burn(
     })
 }
 
+/// The budget settings agent runs count against: their sandbox's environment is `test`, one
+/// fired fault is one injection at the default cost, and the refill window and threshold are
+/// those of the stored `test` budget (set by a test campaign's `error_budget`), else the
+/// defaults — so a run never loosens what a campaign configured.
+pub fn agent_run_settings(data_dir: &Path) -> std::io::Result<ErrorBudgetSettings> {
+    let _lock = lock(data_dir)?;
+    let all = load(data_dir)?;
+    let mut s = ErrorBudgetSettings::default();
+    if let Some(b) = all.get(Environment::Test.as_str()) {
+        s.refill_window = shakedown_core::HumanDuration(std::time::Duration::from_secs(
+            b.refill_window_secs.max(1),
+        ));
+        s.threshold = b.threshold;
+    }
+    Ok(s)
+}
+
 /// What one campaign or run reserved of its environment's budget; [`Reservation::settle`]
 /// when it ends.
 #[derive(Debug)]

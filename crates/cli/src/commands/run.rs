@@ -435,6 +435,51 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         &run_id,
         json!({"by": "risk_score", "decision": "auto_approved", "score": risk.score, "plan_hash": plan_hash.0}),
     )?;
+    // The error budget (agent runs count against the `test` budget): reserved for one fired
+    // fault per fault cell before anything starts, settled to the faults that fired.
+    let budget_settings = shakedown_control::budget_gate::agent_run_settings(&data)
+        .with_context(|| format!("cannot read the error budgets in {}", data.display()))?;
+    let fault_cells = scenario.golden_prompts.len() * fault_scenarios.len() * args.repeat as usize;
+    let reservation = match shakedown_control::budget_gate::reserve(
+        &data,
+        Environment::Test,
+        &budget_settings,
+        OffsetDateTime::now_utc(),
+        fault_cells,
+    )
+    .with_context(|| format!("cannot update the error budgets in {}", data.display()))?
+    {
+        Ok(r) => r,
+        Err(decision) => {
+            let (remaining, retry_after) = match decision {
+                shakedown_control::budget_gate::BudgetDecision::Exhausted {
+                    remaining,
+                    retry_after,
+                } => (remaining, retry_after.whole_seconds().max(1)),
+                shakedown_control::budget_gate::BudgetDecision::Allowed { remaining } => {
+                    (remaining, 1)
+                }
+            };
+            let refusal = shakedown_control::launch::Refusal::BudgetExhausted {
+                environment: Environment::Test,
+                remaining,
+                threshold: budget_settings.threshold,
+                retry_after_secs: retry_after,
+            };
+            rec(
+                "budget_gate",
+                json!({
+                    "gate": refusal.gate(),
+                    "remaining": remaining,
+                    "threshold": budget_settings.threshold,
+                    "planned_injections": fault_cells,
+                    "retry_after_secs": retry_after,
+                }),
+            )?;
+            eprintln!("error: refusing to start the agent run: {refusal}");
+            return Ok(Exit::Error);
+        }
+    };
     let sandbox = match &args.pg_url {
         Some(url) => SandboxServer::from_url(url)?,
         None => {
@@ -534,6 +579,15 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     }
     if let Some(m) = mock {
         m.stop().await;
+    }
+    // Settled whatever the outcome: what fired stays burned, the rest is given back.
+    let fired: u64 = match &result {
+        Ok((report, _)) => report.cells.iter().map(|c| c.faults_fired).sum(),
+        Err(_) => reservation.planned() as u64,
+    };
+    match reservation.settle(OffsetDateTime::now_utc(), fired as usize) {
+        Ok(left) => eprintln!("error budget of test: {:.0}% left", left * 100.0),
+        Err(e) => eprintln!("warning: cannot settle the error budget: {e}"),
     }
     let report = match result {
         Ok((mut report, _)) => {
