@@ -323,6 +323,7 @@ fn an_agent_run_records_its_risk_and_every_cell_without_being_blocked() {
         cluster.port()
     );
     let data = tempfile::tempdir().unwrap();
+    let events = data.path().join("events.jsonl");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = shakedown(data.path())
         .current_dir(&repo)
@@ -339,7 +340,9 @@ fn an_agent_run_records_its_risk_and_every_cell_without_being_blocked() {
             &url,
             "--seed",
             "18446744073709551615",
+            "--events",
         ])
+        .arg(&events)
         .assert()
         .code(0);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
@@ -382,6 +385,27 @@ fn an_agent_run_records_its_risk_and_every_cell_without_being_blocked() {
             .contains("db_lock_v1")
     );
     assert_eq!(entries[6]["data"]["status"], "passed");
+    // The run burned the test error budget for its injections (0.02 each), no more: here the
+    // database chaos actions that triggered.
+    let fired = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event_type"] == "chaos_triggered" || e["event_type"] == "fault_injected")
+        .count();
+    assert!(fired > 0, "the chaos column fired");
+    let budgets: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("budgets.json")).unwrap())
+            .unwrap();
+    let left = budgets["test"]["remaining"].as_f64().unwrap();
+    // (The budget refills over its window of 1 h while the run goes on: a few seconds' worth.)
+    let expected = 1.0 - 0.02 * fired as f64;
+    assert!(
+        left >= expected - 1e-9 && left < expected + 0.01,
+        "{left} after {fired} injections"
+    );
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("error budget of test:"), "{stderr}");
     shakedown(data.path())
         .args(["ledger", "verify"])
         .assert()

@@ -435,8 +435,9 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         &run_id,
         json!({"by": "risk_score", "decision": "auto_approved", "score": risk.score, "plan_hash": plan_hash.0}),
     )?;
-    // The error budget (agent runs count against the `test` budget): reserved for one fired
-    // fault per fault cell before anything starts, settled to the faults that fired.
+    // The error budget (agent runs count against the `test` budget): one injection per fault
+    // cell reserved before anything starts, settled to the injections made (each HTTP fault
+    // fired and each database chaos action triggered).
     let budget_settings = shakedown_control::budget_gate::agent_run_settings(&data)
         .with_context(|| format!("cannot read the error budgets in {}", data.display()))?;
     let fault_cells = scenario.golden_prompts.len() * fault_scenarios.len() * args.repeat as usize;
@@ -559,7 +560,12 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         None => (None, None),
     };
     let store_for_events: Arc<dyn Store> = store.clone();
+    // Injections, for the error budget: every HTTP fault and every database chaos action.
+    let mut injections = 0usize;
     let result = shakedown_run::execute(&request, &sandbox, &halt, |e: &Event| {
+        if matches!(e.event_type.as_str(), "fault_injected" | "chaos_triggered") {
+            injections += 1;
+        }
         if let Some(w) = writer.as_mut() {
             w.write(e);
         }
@@ -580,12 +586,8 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     if let Some(m) = mock {
         m.stop().await;
     }
-    // Settled whatever the outcome: what fired stays burned, the rest is given back.
-    let fired: u64 = match &result {
-        Ok((report, _)) => report.cells.iter().map(|c| c.faults_fired).sum(),
-        Err(_) => reservation.planned() as u64,
-    };
-    match reservation.settle(OffsetDateTime::now_utc(), fired as usize) {
+    // Settled whatever the outcome: what was injected stays burned, the rest is given back.
+    match reservation.settle(OffsetDateTime::now_utc(), injections) {
         Ok(left) => eprintln!("error budget of test: {:.0}% left", left * 100.0),
         Err(e) => eprintln!("warning: cannot settle the error budget: {e}"),
     }
