@@ -204,11 +204,11 @@ impl CampaignRunner {
                 deny(e.to_string(), json!({"approver": approval.approver}))?;
                 return Err(CampaignError::Approval(e.to_string()));
             }
-            if risk.decision == Decision::Escalated {
-                if let Err(reason) = self.escalation_approver(approval, requester, &plan) {
-                    deny(reason.clone(), json!({"approver": approval.approver}))?;
-                    return Err(CampaignError::Approval(reason));
-                }
+            if risk.decision == Decision::Escalated
+                && let Err(reason) = self.escalation_approver(approval, requester, &plan)
+            {
+                deny(reason.clone(), json!({"approver": approval.approver}))?;
+                return Err(CampaignError::Approval(reason));
             }
             gov.record(
                 CAMPAIGN_CATEGORY,
@@ -435,10 +435,10 @@ impl CampaignRunner {
         .await;
         // Settled on every outcome: a campaign that failed part-way still burns what it
         // injected, and gives back only what it never sent.
-        if let Some(r) = reservation {
-            if let Err(e) = r.settle(self.clock.now(), injected) {
-                tracing::error!(campaign_id = %id, error = %e, "cannot settle the error budget; the whole reservation stays burned");
-            }
+        if let Some(r) = reservation
+            && let Err(e) = r.settle(self.clock.now(), injected)
+        {
+            tracing::error!(campaign_id = %id, error = %e, "cannot settle the error budget; the whole reservation stays burned");
         }
         outcome
     }
