@@ -62,9 +62,9 @@ pub fn on_signals() -> CancellationToken {
     token
 }
 
-/// A token for a campaign in `data_dir`: the first SIGINT or SIGTERM cancels it at once and,
-/// unless chaos is already halted, pulls the halt lever as the actor `signal` (latch, every
-/// other registered campaign and run signalled, ledger).
+/// A token for a campaign in `data_dir`: the first SIGINT or SIGTERM pulls the halt lever as
+/// the actor `signal` (latch, then this token, then every other registered campaign and run
+/// signalled, then the ledger) — or, when chaos is already halted, only cancels the token.
 pub fn halt_on_signals(data_dir: &Path, kind: &'static str) -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
@@ -72,10 +72,8 @@ pub fn halt_on_signals(data_dir: &Path, kind: &'static str) -> CancellationToken
     let signal = first_signal();
     tokio::spawn(async move {
         let name = signal.await;
-        let from_elsewhere = halt_latch::halted(&data).is_some();
-        // Stop this campaign first: the 100 ms target starts now.
-        t.cancel();
-        if from_elsewhere {
+        if halt_latch::halted(&data).is_some() {
+            t.cancel();
             eprintln!("\nhalted (chaos is halted): stopping…");
             return;
         }
@@ -87,10 +85,16 @@ pub fn halt_on_signals(data_dir: &Path, kind: &'static str) -> CancellationToken
         let reason = format!("{name} to {kind} (pid {pid})");
         // The runtime waits for blocking tasks before the process ends, so the latch and the
         // ledger entry land even when the campaign finishes first.
+        // This campaign stops right after the latch is written (one small file), before the
+        // other processes are signalled and the ledger is appended; so what it records next
+        // already names the halt.
+        let stop = t.clone();
         let out = tokio::task::spawn_blocking(move || {
-            lever::halt_all(&data, lever::SIGNAL_ACTOR, &reason)
+            lever::halt_all_then(&data, lever::SIGNAL_ACTOR, &reason, || stop.cancel())
         })
         .await;
+        // Whatever happened, this campaign stops.
+        t.cancel();
         match out {
             Ok(Ok(o)) => eprintln!(
                 "halt lever pulled: {} other campaign(s)/run(s) signalled; nothing new starts until `shakedown resume`{}",

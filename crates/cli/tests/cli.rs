@@ -628,5 +628,13 @@ fn a_signal_to_one_campaign_halts_every_campaign_of_the_data_directory() {
     assert_eq!(halts.len(), 1, "{halts:?}");
     assert_eq!(halts[0]["actor"], "signal");
     assert_eq!(halts[0]["data"]["signalled"].as_array().unwrap().len(), 1);
+    // Each campaign's own `halted` entry names who pulled the lever.
+    let by: Vec<Value> = String::from_utf8_lossy(&ledger.get_output().stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["category"] == "campaign" && e["action"] == "halted")
+        .map(|e| e["data"]["by"].clone())
+        .collect();
+    assert_eq!(by, ["signal", "signal"]);
     rt.block_on(weak.shutdown());
 }

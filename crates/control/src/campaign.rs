@@ -82,9 +82,9 @@ pub struct CampaignRunner {
     /// Where governance reads the time: approvals are checked and budgets refilled against it,
     /// so a skewed clock yields a refusal ("approval expired"), never an accidental pass.
     pub clock: SharedClock,
-    /// The data directory whose error budgets the campaign reserves and burns; `None`: no
-    /// budgets (library use).
-    pub budgets: Option<PathBuf>,
+    /// The data directory: its error budgets are reserved and burned, and its halt latch
+    /// names who halted a halted campaign; `None`: no budgets (library use).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl CampaignRunner {
@@ -97,7 +97,7 @@ impl CampaignRunner {
             halt: CancellationToken::new(),
             governance,
             clock: SharedClock::default(),
-            budgets: None,
+            data_dir: None,
         }
     }
 
@@ -116,9 +116,9 @@ impl CampaignRunner {
         self
     }
 
-    /// Reserve and burn the error budgets of `data_dir`.
-    pub fn with_budgets(mut self, data_dir: impl Into<PathBuf>) -> Self {
-        self.budgets = Some(data_dir.into());
+    /// Reserve and burn the error budgets of `data_dir`, and read its halt latch.
+    pub fn with_data_dir(mut self, data_dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(data_dir.into());
         self
     }
 }
@@ -393,12 +393,19 @@ impl CampaignRunner {
             }
             self.store.finish_campaign(&record)?;
             if record.status == CampaignStatus::HaltedByGuardian {
+                // Who pulled the lever (`signal` for a signal to this process), or — with no
+                // latch set — a stop of this campaign alone (server shutdown, its own token).
+                let halted_by = self
+                    .data_dir
+                    .as_deref()
+                    .and_then(crate::halt_latch::halted)
+                    .map_or_else(|| "cancelled".to_string(), |l| l.by);
                 gov.record(
                     CAMPAIGN_CATEGORY,
                     env,
                     "halted",
                     &id,
-                    json!({"by": "signal", "attacks_run": record.results.len(), "attacks_planned": plan.attack_count()}),
+                    json!({"by": halted_by, "attacks_run": record.results.len(), "attacks_planned": plan.attack_count()}),
                 )?;
             }
             gov.record(
@@ -450,7 +457,7 @@ impl CampaignRunner {
         plan: &Plan,
         id: &str,
     ) -> Result<Option<crate::budget_gate::Reservation>, CampaignError> {
-        let (Some(dir), Some(settings)) = (&self.budgets, spec.effective_error_budget()) else {
+        let (Some(dir), Some(settings)) = (&self.data_dir, spec.effective_error_budget()) else {
             return Ok(None);
         };
         let now = self.clock.now();

@@ -75,6 +75,18 @@ pub struct ResumeOutcome {
 /// and records `control/halted` in the ledger. Returns at once; use [`wait_stopped`] to wait
 /// for the signalled processes.
 pub fn halt_all(data_dir: &Path, actor: &str, reason: &str) -> Result<HaltOutcome, HaltError> {
+    halt_all_then(data_dir, actor, reason, || {})
+}
+
+/// [`halt_all`], calling `latched` right after the latch is written and before any signal: a
+/// campaign halting on its own signal stops itself there, so whatever it records next already
+/// sees the latch (and who set it).
+pub fn halt_all_then(
+    data_dir: &Path,
+    actor: &str,
+    reason: &str,
+    latched: impl FnOnce(),
+) -> Result<HaltOutcome, HaltError> {
     let accepted_at = OffsetDateTime::now_utc();
     let info = HaltInfo {
         by: actor.to_string(),
@@ -88,6 +100,7 @@ pub fn halt_all(data_dir: &Path, actor: &str, reason: &str) -> Result<HaltOutcom
         path: data_dir.join("halted.json"),
         source,
     })?;
+    latched();
     let me = std::process::id();
     let signalled: Vec<Active> = halt_latch::active(data_dir)
         .into_iter()

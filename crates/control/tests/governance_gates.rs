@@ -232,7 +232,7 @@ async fn concurrent_campaigns_cannot_overshoot_the_budget() {
     for i in 0..4 {
         let gov = Governance::open(data.path(), format!("op{i}")).unwrap();
         let runner = CampaignRunner::new(store.clone(), EventBus::new(store.clone()), gov)
-            .with_budgets(data.path());
+            .with_data_dir(data.path());
         let (spec, o) = (spec.clone(), o.clone());
         tasks.spawn(async move { runner.run(&spec, &o).await });
     }
@@ -292,7 +292,7 @@ async fn a_campaign_that_fails_part_way_burns_what_it_injected() {
     let key = gov.ledger.current_key_id().unwrap();
     let secret = gov.ledger.keys().dir().join(format!("{key}.secret"));
     let runner = CampaignRunner::new(store.clone(), EventBus::new(store.clone()), gov)
-        .with_budgets(data.path())
+        .with_data_dir(data.path())
         .with_progress(Arc::new(ExposeKeyOnFirstAttack(
             secret,
             AtomicUsize::new(0),

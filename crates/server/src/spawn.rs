@@ -40,7 +40,7 @@ pub fn campaign(
     .with_halt(halt)
     .with_clock(state.config.clock.clone())
     // The runner reserves the budget before the first attack and settles it on every outcome.
-    .with_budgets(state.config.data_dir.clone());
+    .with_data_dir(state.config.data_dir.clone());
     let task_state = Arc::clone(state);
     let task_id = id.clone();
     // On the server's runtime, tracked so shutdown waits for the campaign to store its end.

@@ -182,7 +182,7 @@ pub async fn run_campaign(
         // A signal to this process is the halt lever (latch, every registered campaign and
         // run, ledger), not just this campaign's stop.
         .with_halt(crate::halt::halt_on_signals(&data, "campaign"))
-        .with_budgets(data.clone());
+        .with_data_dir(data.clone());
     let mut opts = base;
     opts.system_file = file.display().to_string();
     opts.threshold = args.threshold;
