@@ -83,30 +83,30 @@ pub fn halt_on_signals(data_dir: &Path, kind: &'static str) -> CancellationToken
         );
         let pid = std::process::id();
         let reason = format!("{name} to {kind} (pid {pid})");
-        // The runtime waits for blocking tasks before the process ends, so the latch and the
-        // ledger entry land even when the campaign finishes first.
         // This campaign stops right after the latch is written (one small file), before the
-        // other processes are signalled and the ledger is appended; so what it records next
-        // already names the halt.
+        // other processes are signalled and the ledger is appended, so what it records next
+        // already names the halt. The runtime waits for blocking tasks (not for this async
+        // one) before the process ends: the latch, the signals, the ledger entry and the
+        // report below all land even when the campaign finishes first.
         let stop = t.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            lever::halt_all_then(&data, lever::SIGNAL_ACTOR, &reason, || stop.cancel())
-        })
-        .await;
-        // Whatever happened, this campaign stops.
-        t.cancel();
-        match out {
-            Ok(Ok(o)) => eprintln!(
-                "halt lever pulled: {} other campaign(s)/run(s) signalled; nothing new starts until `shakedown resume`{}",
-                o.signalled.len(),
-                o.ledger
-                    .err()
-                    .map(|e| format!(" (not recorded in the ledger: {e})"))
-                    .unwrap_or_default()
-            ),
-            Ok(Err(e)) => eprintln!("error: {e}"),
-            Err(e) => eprintln!("error: the halt did not run: {e}"),
+        let done = tokio::task::spawn_blocking(move || {
+            match lever::halt_all_then(&data, lever::SIGNAL_ACTOR, &reason, || stop.cancel()) {
+                Ok(o) => eprintln!(
+                    "halt lever pulled: {} other campaign(s)/run(s) signalled; nothing new starts until `shakedown resume`{}",
+                    o.signalled.len(),
+                    o.ledger
+                        .err()
+                        .map(|e| format!(" (not recorded in the ledger: {e})"))
+                        .unwrap_or_default()
+                ),
+                Err(e) => eprintln!("error: {e}"),
+            }
+        });
+        // Whatever happens there, this campaign stops.
+        if done.await.is_err() {
+            eprintln!("error: the halt did not run");
         }
+        t.cancel();
     });
     token
 }
