@@ -441,7 +441,7 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     let budget_settings = shakedown_control::budget_gate::agent_run_settings(&data)
         .with_context(|| format!("cannot read the error budgets in {}", data.display()))?;
     let fault_cells = scenario.golden_prompts.len() * fault_scenarios.len() * args.repeat as usize;
-    let reservation = match shakedown_control::budget_gate::reserve(
+    let reserved = match shakedown_control::budget_gate::reserve(
         &data,
         Environment::Test,
         &budget_settings,
@@ -481,6 +481,8 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
             return Ok(Exit::Error);
         }
     };
+    // Until the agent starts nothing is injected: a start that fails gives it all back.
+    let mut unused = NotInjectedYet(Some(reserved));
     let sandbox = match &args.pg_url {
         Some(url) => SandboxServer::from_url(url)?,
         None => {
@@ -561,6 +563,7 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     };
     let store_for_events: Arc<dyn Store> = store.clone();
     // Injections, for the error budget: every HTTP fault and every database chaos action.
+    let reservation = unused.0.take().expect("reserved above");
     let mut injections = 0usize;
     let result = shakedown_run::execute(&request, &sandbox, &halt, |e: &Event| {
         if matches!(e.event_type.as_str(), "fault_injected" | "chaos_triggered") {
@@ -669,6 +672,18 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         }
         RunStatus::Error | RunStatus::Running => Exit::Error,
     })
+}
+
+/// A budget reservation made before the run's services start; dropped before the agent
+/// starts (a start that failed), it is settled at zero injections.
+struct NotInjectedYet(Option<shakedown_control::budget_gate::Reservation>);
+
+impl Drop for NotInjectedYet {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            let _ = r.settle(OffsetDateTime::now_utc(), 0);
+        }
+    }
 }
 
 /// The agent runs in its own working directory: words of its command that name files
