@@ -836,6 +836,7 @@ fn an_escalated_plan_is_approved_only_by_a_token_holding_approve_and_not_by_its_
         .iter()
         .find(|e| e["action"] == "approval_granted")
         .unwrap();
+    assert_eq!(granted["actor"], "bob");
     assert_eq!(granted["data"]["approver"], "bob");
     assert_eq!(granted["data"]["authenticated_by"], "token");
     assert_eq!(granted["data"]["decision"], "escalated");

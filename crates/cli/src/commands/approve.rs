@@ -133,7 +133,9 @@ pub fn run(args: ApproveArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit>
     let signer = LedgerSigner(gov.ledger.keys());
     let ttl = time::Duration::try_from(ttl.as_duration())?;
     let approval = Approval::grant(hash.clone(), &approver, ttl, &SystemClock, &signer);
-    gov.record(
+    // Recorded as the approver: the accountable one (the token's account, or the operator).
+    gov.record_as(
+        &approver,
         CAMPAIGN_CATEGORY,
         spec.environment,
         "approval_granted",
