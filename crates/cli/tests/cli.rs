@@ -436,8 +436,9 @@ fn sigint_halts_the_campaign_mid_attack_and_stores_it_as_halted() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    let child_pid = child.id();
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child_pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -478,23 +479,162 @@ fn sigint_halts_the_campaign_mid_attack_and_stores_it_as_halted() {
         .args(["ledger", "export"])
         .assert()
         .success();
-    let actions: Vec<String> = String::from_utf8_lossy(&ledger.get_output().stdout)
+    let entries: Vec<Value> = String::from_utf8_lossy(&ledger.get_output().stdout)
         .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["action"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["category"] == "campaign")
+        .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(
         actions[actions.len() - 3..],
         ["attack", "halted", "completed"],
         "{actions:?}"
     );
+    // The signal pulled the halt lever, like `shakedown halt`: the latch is set and the
+    // ledger says by whom (the signal, naming the process).
+    let lever = entries
+        .iter()
+        .find(|e| e["category"] == "control" && e["action"] == "halted")
+        .expect("the halt lever is recorded");
+    assert_eq!(lever["actor"], "signal");
+    let reason = lever["data"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("SIGINT") && reason.contains(&format!("pid {}", child_pid)),
+        "{reason}"
+    );
+    let latch: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("halted.json")).unwrap())
+            .unwrap();
+    assert_eq!(latch["by"], "signal");
     shakedown(dir.path())
         .args(["ledger", "verify"])
         .assert()
         .success();
+    // Nothing new starts until `shakedown resume`.
+    let quick = write(
+        dir.path(),
+        "quick.yaml",
+        &format!(
+            "components:\n  - id: weak\n    kind: api_endpoint\n    target: {}\n    health: /health\n    endpoints:\n      - path: /search\n        query: {{q: \"{{input}}\"}}\n",
+            weak.url()
+        ),
+    );
+    let quick_campaign = || {
+        let mut c = shakedown(dir.path());
+        c.args(["campaign", "--approve", "--patterns", "xss_attack", "-f"])
+            .arg(&quick);
+        c
+    };
+    quick_campaign()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("shakedown resume"));
+    shakedown(dir.path()).arg("resume").assert().success();
+    // xss fails on the weak API: a verdict (exit 1), so it ran.
+    quick_campaign().assert().code(1);
+    rt.block_on(weak.shutdown());
+}
+
+#[test]
+fn a_signal_to_one_campaign_halts_every_campaign_of_the_data_directory() {
+    let (rt, weak) = weak_practice_api();
+    let dir = tempfile::tempdir().unwrap();
+    // Slowloris against the weak API runs for 30 s + grace unless halted.
+    let file = write(
+        dir.path(),
+        "slow.yaml",
+        &format!(
+            "components:\n  - id: weak\n    kind: api_endpoint\n    target: {}\n    health: /health\n    patterns: [slowloris]\n",
+            weak.url()
+        ),
+    );
+    let bin = assert_cmd::cargo::cargo_bin("shakedown");
+    let start = || {
+        std::process::Command::new(&bin)
+            .env("SHAKEDOWN_DATA_DIR", dir.path())
+            .args(["campaign", "--approve", "-f"])
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = start();
+    let second = start();
+    // Both registered in the halt registry (bounded wait).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let n = std::fs::read_dir(dir.path().join("active"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        if n == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the campaigns did not register"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let signalled = std::time::Instant::now();
+    let (first, second) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    // Both end long before slowloris would (30 s): the second was halted by the first's signal.
+    let took = signalled.elapsed();
+    assert!(took.as_secs_f64() < 10.0, "halt took {took:?}");
+    assert_eq!(first.status.code(), Some(2));
+    assert_eq!(second.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(err.contains("halt requested (SIGTERM)"), "{err}");
+    assert!(
+        err.contains("1 other campaign(s)/run(s) signalled"),
+        "{err}"
+    );
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("chaos is halted"), "{err}");
+    let list = shakedown(dir.path())
+        .args(["campaigns", "--json"])
+        .assert()
+        .success();
+    let list: Value = serde_json::from_slice(&list.get_output().stdout).unwrap();
+    let statuses: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["halted_by_guardian", "halted_by_guardian"]);
+    // One lever pull, by the signal; the second process stopped without pulling it again.
+    let ledger = shakedown(dir.path())
+        .args(["ledger", "export"])
+        .assert()
+        .success();
+    let halts: Vec<Value> = String::from_utf8_lossy(&ledger.get_output().stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["category"] == "control" && e["action"] == "halted")
+        .collect();
+    assert_eq!(halts.len(), 1, "{halts:?}");
+    assert_eq!(halts[0]["actor"], "signal");
+    assert_eq!(halts[0]["data"]["signalled"].as_array().unwrap().len(), 1);
+    // Each campaign's own `halted` entry names who pulled the lever.
+    let by: Vec<Value> = String::from_utf8_lossy(&ledger.get_output().stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["category"] == "campaign" && e["action"] == "halted")
+        .map(|e| e["data"]["by"].clone())
+        .collect();
+    assert_eq!(by, ["signal", "signal"]);
     rt.block_on(weak.shutdown());
 }

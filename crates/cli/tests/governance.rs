@@ -1,7 +1,10 @@
 //! Governance wired into campaigns and agent runs, through the real binary: every step lands in
 //! the signed ledger and verifies; an exposed signing key stops `campaign` and `run` before any
 //! traffic (fail closed); a plan whose risk score needs a human is refused without `--approve`,
-//! the refusal naming the score and the decision.
+//! the refusal naming the score and the decision; an escalated plan (production) needs an
+//! approval by a token's account holding `approve`, never the operator's `--approve` nor the
+//! requester's own; agent runs are gated by and burn the error budget; more targets than the
+//! blast radius start nothing.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -260,7 +263,15 @@ fn staging_and_production_need_approve_and_the_refusal_names_the_risk() {
             "{stderr}"
         );
         assert!(stderr.contains(&format!("decision {decision}")), "{stderr}");
-        assert!(stderr.contains("re-run with --approve"), "{stderr}");
+        if decision == "pending_manual" {
+            assert!(stderr.contains("re-run with --approve"), "{stderr}");
+        } else {
+            // Escalated: the operator's --approve is not enough; an approver's token is.
+            assert!(
+                stderr.contains("--approve is not enough") && stderr.contains("--token"),
+                "{stderr}"
+            );
+        }
     }
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(hits.load(Ordering::SeqCst), 0, "refused before any packet");
@@ -312,6 +323,7 @@ fn an_agent_run_records_its_risk_and_every_cell_without_being_blocked() {
         cluster.port()
     );
     let data = tempfile::tempdir().unwrap();
+    let events = data.path().join("events.jsonl");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = shakedown(data.path())
         .current_dir(&repo)
@@ -328,7 +340,9 @@ fn an_agent_run_records_its_risk_and_every_cell_without_being_blocked() {
             &url,
             "--seed",
             "18446744073709551615",
+            "--events",
         ])
+        .arg(&events)
         .assert()
         .code(0);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
@@ -371,6 +385,27 @@ fn an_agent_run_records_its_risk_and_every_cell_without_being_blocked() {
             .contains("db_lock_v1")
     );
     assert_eq!(entries[6]["data"]["status"], "passed");
+    // The run burned the test error budget for its injections (0.02 each), no more: here the
+    // database chaos actions that triggered.
+    let fired = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event_type"] == "chaos_triggered" || e["event_type"] == "fault_injected")
+        .count();
+    assert!(fired > 0, "the chaos column fired");
+    let budgets: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("budgets.json")).unwrap())
+            .unwrap();
+    let left = budgets["test"]["remaining"].as_f64().unwrap();
+    // (The budget refills over its window of 1 h while the run goes on: a few seconds' worth.)
+    let expected = 1.0 - 0.02 * fired as f64;
+    assert!(
+        left >= expected - 1e-9 && left < expected + 0.01,
+        "{left} after {fired} injections"
+    );
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("error budget of test:"), "{stderr}");
     shakedown(data.path())
         .args(["ledger", "verify"])
         .assert()
@@ -702,4 +737,260 @@ fn editing_the_system_file_never_changes_a_campaign_in_flight() {
         .collect();
     attacks.sort();
     assert_eq!(attacks, ["burst_traffic", "sql_injection", "xss_attack"]);
+}
+
+/// A token of a new account `account` holding `role`, through `shakedown token create`.
+fn token(data: &Path, account: &str, role: &str) -> String {
+    let out = shakedown(data)
+        .args(["token", "create", "--account", account, "--role", role])
+        .assert()
+        .success();
+    String::from_utf8_lossy(&out.get_output().stdout)
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn an_escalated_plan_is_approved_only_by_a_token_holding_approve_and_not_by_its_requester() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (weak, file) = weak_api(&rt, dir.path(), "");
+    let prod = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("environment: staging", "environment: production");
+    let file = write(dir.path(), "prod.yaml", &prod);
+    let approval = dir.path().join("approval.json");
+    let bob = token(dir.path(), "bob", "approver");
+    let vic = token(dir.path(), "vic", "viewer");
+    let approve = |token: Option<&str>| {
+        let mut c = shakedown(dir.path());
+        c.args(["approve", "--patterns", "xss_attack", "--out"])
+            .arg(&approval)
+            .arg("-f")
+            .arg(&file)
+            .env_remove("SHAKEDOWN_TOKEN");
+        if let Some(t) = token {
+            c.args(["--token", t]);
+        }
+        c
+    };
+
+    // The operator's --approve does not run a production campaign.
+    let out = shakedown(dir.path())
+        .args(["campaign", "--approve", "--patterns", "xss_attack", "-f"])
+        .arg(&file)
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("decision escalated") && err.contains("--approve is not enough"),
+        "{err}"
+    );
+    // `shakedown approve` without a token, or with one lacking `approve`, signs nothing.
+    let out = approve(None).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("escalated") && err.contains("--token") && err.contains("SHAKEDOWN_TOKEN"),
+        "{err}"
+    );
+    let out = approve(Some(&vic)).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("vic may not approve"), "{err}");
+    let out = approve(Some("shk_not-a-token")).assert().code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("malformed"));
+    assert!(!approval.exists(), "no approval was written");
+
+    // bob's token (by SHAKEDOWN_TOKEN) approves, recorded as bob.
+    let out = approve(None)
+        .env("SHAKEDOWN_TOKEN", &bob)
+        .assert()
+        .success();
+    let said = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        said.contains("approved escalated plan") && said.contains("by bob (token)"),
+        "{said}"
+    );
+    let campaign = |user: &str| {
+        let mut c = shakedown(dir.path());
+        c.env("USER", user)
+            .args(["campaign", "--patterns", "xss_attack", "--approval"])
+            .arg(&approval)
+            .arg("-f")
+            .arg(&file);
+        c
+    };
+    // bob may not approve his own request.
+    let out = campaign("bob").assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("`bob` requested this escalated plan"), "{err}");
+    assert!(
+        !actions(&ledger(dir.path())).contains(&"started"),
+        "nothing started yet"
+    );
+    // alice requests, bob approved: it runs (xss fails on the weak API: exit 1, a verdict).
+    campaign("alice").assert().code(1);
+    rt.block_on(weak.shutdown());
+
+    let entries = ledger(dir.path());
+    let granted = entries
+        .iter()
+        .find(|e| e["action"] == "approval_granted")
+        .unwrap();
+    assert_eq!(granted["actor"], "bob");
+    assert_eq!(granted["data"]["approver"], "bob");
+    assert_eq!(granted["data"]["authenticated_by"], "token");
+    assert_eq!(granted["data"]["decision"], "escalated");
+    let denied: Vec<&Value> = entries.iter().filter(|e| e["action"] == "denied").collect();
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert!(denied.iter().all(|e| e["data"]["decision"] == "escalated"));
+    let approved: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "approved")
+        .collect();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0]["data"]["approver"], "bob");
+    assert_eq!(approved[0]["data"]["requested_by"], "alice");
+    assert_eq!(approved[0]["data"]["decision"], "escalated");
+    assert_eq!(
+        actions(&entries)
+            .iter()
+            .filter(|a| **a == "started")
+            .count(),
+        1
+    );
+    shakedown(dir.path())
+        .args(["ledger", "verify"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_pending_manual_plan_is_approved_by_the_operator_and_says_so() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (weak, file) = weak_api(&rt, dir.path(), "");
+    let approval = dir.path().join("approval.json");
+    let out = shakedown(dir.path())
+        .env_remove("SHAKEDOWN_TOKEN")
+        .args(["approve", "--patterns", "xss_attack", "--out"])
+        .arg(&approval)
+        .arg("-f")
+        .arg(&file)
+        .assert()
+        .success();
+    let said = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        said.contains("approved pending_manual plan") && said.contains("by alice (operator)"),
+        "{said}"
+    );
+    rt.block_on(weak.shutdown());
+    let entries = ledger(dir.path());
+    assert_eq!(entries[0]["action"], "approval_granted");
+    assert_eq!(entries[0]["data"]["decision"], "pending_manual");
+    assert_eq!(entries[0]["data"]["authenticated_by"], "operator");
+}
+
+#[test]
+fn more_targets_than_the_blast_radius_start_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, hits) = counting_listener();
+    let component = |id: &str| {
+        format!(
+            "  - id: {id}\n    kind: api_endpoint\n    target: http://127.0.0.1:{port}\n    endpoints:\n      - path: /s\n        query: {{q: \"{{input}}\"}}\n"
+        )
+    };
+    let file = write(
+        dir.path(),
+        "wide.yaml",
+        &format!(
+            "blast_radius_limit: 1\ncomponents:\n{}{}",
+            component("a"),
+            component("b")
+        ),
+    );
+    let out = shakedown(dir.path())
+        .args(["campaign", "--approve", "--targets", "a,b", "-f"])
+        .arg(&file)
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("2 components requested but blast_radius_limit is 1"),
+        "{err}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no traffic");
+    let list = shakedown(dir.path())
+        .args(["campaigns", "--json"])
+        .assert()
+        .success();
+    let list: Value = serde_json::from_slice(&list.get_output().stdout).unwrap();
+    assert!(list.as_array().unwrap().is_empty(), "no campaign record");
+    assert!(
+        !actions(&ledger(dir.path())).contains(&"started"),
+        "nothing started"
+    );
+}
+
+#[test]
+fn an_exhausted_budget_refuses_an_agent_run_before_anything_starts() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A test campaign with a budget spends it: one injection at 0.9.
+    let (weak, file) = weak_api(
+        &rt,
+        dir.path(),
+        "error_budget: {cost_per_injection: 0.9, refill_window: 1h, threshold: 0.2}\n",
+    );
+    let test_file = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("environment: staging", "environment: test");
+    let file = write(dir.path(), "test.yaml", &test_file);
+    let out = shakedown(dir.path())
+        .args(["campaign", "--approve", "--patterns", "xss_attack", "-f"])
+        .arg(&file)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("error budget of test: 10% left"), "{err}");
+    rt.block_on(weak.shutdown());
+    // The run's database is the counting listener: a started run would connect to it.
+    let (port, hits) = counting_listener();
+    let pg_url = format!("postgres://nobody:pw@127.0.0.1:{port}/postgres");
+    let out = shakedown(dir.path())
+        .args([
+            "run",
+            "--agent",
+            "true",
+            "--scenario",
+            "data_cleanup",
+            "--no-fs-sandbox",
+            "--pg-url",
+            &pg_url,
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("refusing to start the agent run")
+            && err.contains("BudgetExhausted")
+            && err.contains("the test error budget"),
+        "{err}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no traffic at all");
+    let entries = ledger(dir.path());
+    let gate = entries.last().unwrap();
+    assert_eq!(gate["category"], "agent_run");
+    assert_eq!(gate["action"], "budget_gate");
+    assert_eq!(gate["data"]["gate"], "BudgetExhausted");
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["category"] == "agent_run" && e["action"] == "started")
+    );
+    let runs = shakedown(dir.path()).arg("runs").assert().success();
+    let runs = String::from_utf8_lossy(&runs.get_output().stdout).to_string();
+    assert!(!runs.contains("run-"), "no run stored: {runs}");
+    assert!(!dir.path().join("runs").exists(), "no working directory");
 }

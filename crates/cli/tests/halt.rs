@@ -1,5 +1,5 @@
 //! `shakedown halt` and `resume` against a real agent run: halt stops the run in progress
-//! (agent killed, sandbox torn down, run stored as terminated), refuses new campaigns and
+//! (agent killed, sandbox torn down, run stored as halted_by_guardian), refuses new campaigns and
 //! runs while set, and both are recorded in the ledger, which still verifies.
 
 use std::path::Path;
@@ -90,9 +90,9 @@ fn halt_stops_a_running_run_blocks_new_ones_and_resume_lifts_it() {
         t0.elapsed()
     );
     let done = child.wait_with_output().unwrap();
-    assert_eq!(done.status.code(), Some(1), "a terminated run exits 1");
+    assert_eq!(done.status.code(), Some(1), "a halted run exits 1");
     let o = shakedown(data.path(), &["runs"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&o.stdout).contains("terminated"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("halted_by_guardian"));
 
     // While halted nothing new starts — before any database or agent.
     let o = shakedown(data.path(), &run_args).output().unwrap();

@@ -47,6 +47,18 @@ pub enum CampaignError {
         score: f64,
         decision: &'static str,
     },
+    #[error(
+        "refused: this {environment} campaign has risk score {score:.2}, decision escalated; \
+         it needs an approval by an account holding `approve` in {environment}:* (the operator's \
+         --approve is not enough). Such an approver runs `shakedown approve -f FILE --token \
+         TOKEN --out APPROVAL` (or sets SHAKEDOWN_TOKEN); then re-run with --approval APPROVAL"
+    )]
+    NeedsEscalatedApproval {
+        environment: &'static str,
+        score: f64,
+    },
+    #[error("refusing to start the campaign: {0}")]
+    Refused(crate::launch::Refusal),
     #[error("the signed ledger refused to record the campaign, so it does not go on: {0}")]
     Ledger(#[from] LedgerError),
 }

@@ -24,6 +24,8 @@ use crate::halt_latch::{self, Active, HaltInfo};
 pub const CONTROL_CATEGORY: &str = "control";
 /// Ledger resource of halt and resume: everything in the data directory.
 const ALL: &str = "all";
+/// The ledger actor of a halt pulled by SIGINT/SIGTERM to a running campaign.
+pub const SIGNAL_ACTOR: &str = "signal";
 /// How often [`wait_stopped`] looks at the registry.
 const WAIT_POLL: Duration = Duration::from_millis(20);
 
@@ -69,9 +71,22 @@ pub struct ResumeOutcome {
 }
 
 /// Pulls the lever: sets the latch as `actor` with `reason`, sends SIGTERM to every registered
-/// campaign or run, and records `control/halted` in the ledger. Returns at once; use
-/// [`wait_stopped`] to wait for the signalled processes.
+/// campaign or run but the calling process (a campaign halting on its own signal stops itself),
+/// and records `control/halted` in the ledger. Returns at once; use [`wait_stopped`] to wait
+/// for the signalled processes.
 pub fn halt_all(data_dir: &Path, actor: &str, reason: &str) -> Result<HaltOutcome, HaltError> {
+    halt_all_then(data_dir, actor, reason, || {})
+}
+
+/// [`halt_all`], calling `latched` right after the latch is written and before any signal: a
+/// campaign halting on its own signal stops itself there, so whatever it records next already
+/// sees the latch (and who set it).
+pub fn halt_all_then(
+    data_dir: &Path,
+    actor: &str,
+    reason: &str,
+    latched: impl FnOnce(),
+) -> Result<HaltOutcome, HaltError> {
     let accepted_at = OffsetDateTime::now_utc();
     let info = HaltInfo {
         by: actor.to_string(),
@@ -85,13 +100,18 @@ pub fn halt_all(data_dir: &Path, actor: &str, reason: &str) -> Result<HaltOutcom
         path: data_dir.join("halted.json"),
         source,
     })?;
-    let signalled = halt_latch::active(data_dir);
+    latched();
+    let me = std::process::id();
+    let signalled: Vec<Active> = halt_latch::active(data_dir)
+        .into_iter()
+        .filter(|a| a.pid != me)
+        .collect();
     let signal_errors = terminate(&signalled);
     let ledger = record(
         data_dir,
         actor,
         "halted",
-        serde_json::json!({"reason": reason, "signalled": signalled}),
+        serde_json::json!({"reason": reason, "signalled": signalled, "pid": me}),
     );
     Ok(HaltOutcome {
         info,

@@ -1,6 +1,7 @@
-//! The halt latch of a data directory: `shakedown halt` sets it, signals every campaign and
-//! agent run in progress (each stops its traffic, undoes its chaos and is stored as halted /
-//! terminated), and while it is set no new campaign or run starts — until `shakedown resume`.
+//! The halt latch of a data directory: `shakedown halt` (or a signal to a running campaign)
+//! sets it, signals every campaign and agent run in progress (each stops its traffic, undoes
+//! its chaos and is stored as `halted_by_guardian`), and while it is set no new campaign or
+//! run starts — until `shakedown resume`.
 //! A latch file that cannot be read counts as set (fail closed).
 //!
 //! Processes carrying a campaign or run register in `active/` (one file per pid, removed when

@@ -127,6 +127,23 @@ pub fn halt_path_health(data_dir: &Path) -> Result<(), String> {
     }
 }
 
+/// What remains of the error budget of `spec`'s environment now (None when it has none).
+pub fn budget_remaining(
+    data_dir: &Path,
+    spec: &SystemSpec,
+    now: OffsetDateTime,
+) -> std::io::Result<Option<f64>> {
+    match spec.effective_error_budget() {
+        Some(settings) => budget_gate::check(data_dir, spec.environment, &settings, now).map(|d| {
+            Some(match d {
+                BudgetDecision::Allowed { remaining }
+                | BudgetDecision::Exhausted { remaining, .. } => remaining,
+            })
+        }),
+        None => Ok(None),
+    }
+}
+
 /// Burns the error budget for the injections a campaign made; returns what remains (None when
 /// the environment has no budget).
 pub fn burn_budget(

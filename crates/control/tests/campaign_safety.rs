@@ -21,13 +21,9 @@ use tokio_util::sync::CancellationToken;
 fn runner(store: Arc<dyn Store>) -> (CampaignRunner, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let governance = Governance::open(data.path(), "tester").unwrap();
-    let runner = CampaignRunner {
-        bus: EventBus::new(store.clone()),
-        store,
-        progress: Arc::new(NoProgress),
-        halt: CancellationToken::new(),
-        governance,
-    };
+    let runner = CampaignRunner::new(store.clone(), EventBus::new(store), governance)
+        .with_progress(Arc::new(NoProgress))
+        .with_halt(CancellationToken::new());
     (runner, data)
 }
 

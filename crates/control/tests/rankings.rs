@@ -25,13 +25,13 @@ fn component(id: &str, url: &str) -> String {
 async fn run(store: &Arc<dyn Store>, yaml: &str) -> CampaignRecord {
     let (spec, _) = load_system(yaml).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let runner = CampaignRunner {
-        bus: EventBus::new(store.clone()),
-        store: store.clone(),
-        progress: Arc::new(NoProgress),
-        halt: CancellationToken::new(),
-        governance: Governance::open(data.path(), "tester").unwrap(),
-    };
+    let runner = CampaignRunner::new(
+        store.clone(),
+        EventBus::new(store.clone()),
+        Governance::open(data.path(), "tester").unwrap(),
+    )
+    .with_progress(Arc::new(NoProgress))
+    .with_halt(CancellationToken::new());
     let mut opts = RunOptions::new("rankings.yaml");
     // Injection patterns in the test environment score "pending manual": approve.
     opts.plan.approved = true;

@@ -78,6 +78,12 @@ impl ErrorBudget {
         self.refill(now);
         self.remaining = (self.remaining - cost.max(0.0)).max(0.0);
     }
+
+    /// Gives back `amount` that was reserved but not injected (never above a full budget).
+    pub fn refund(&mut self, now: OffsetDateTime, amount: f64) {
+        self.refill(now);
+        self.remaining = (self.remaining + amount.max(0.0)).min(1.0);
+    }
 }
 
 #[cfg(test)]

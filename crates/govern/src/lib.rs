@@ -12,6 +12,6 @@ pub mod token;
 
 pub use approval::{Approval, ApprovalError, PlanHash, Signer};
 pub use budget::{BudgetDecision, ErrorBudget};
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{Clock, FixedClock, SharedClock, SystemClock};
 pub use rbac::{Account, AccountKind, Denied, Permission, Role, ScopePattern};
 pub use risk::{Decision, RiskAction, RiskInput, RiskScore, risk_score};

@@ -50,6 +50,9 @@ pub struct ServerConfig {
     /// The only directory whose files requests may name (`system_file`, a run's scenario,
     /// policy… files); `None`: requests name no files (`--files-root`).
     pub files_root: Option<std::path::PathBuf>,
+    /// Where approvals, approval requests and budgets read the time (the system clock;
+    /// tests and clock-skew drills inject another).
+    pub clock: shakedown_govern::SharedClock,
 }
 
 impl ServerConfig {
@@ -76,6 +79,7 @@ impl ServerConfig {
             schedules: Vec::new(),
             nats: None,
             files_root: None,
+            clock: shakedown_govern::SharedClock::default(),
         }
     }
 

@@ -1,13 +1,12 @@
 //! Running an accepted campaign in the background: its own halt token (cancelled by the halt
-//! route, the latch watcher or shutdown), the caller as the ledger actor, the error budget
-//! burned when it ends, and a record of why it never started if it did not.
+//! route, the latch watcher or shutdown), the caller as the ledger actor, the server's clock,
+//! the error budget reserved and settled by the runner, and a record of why it never started
+//! if it did not.
 
 use std::sync::Arc;
 
-use shakedown_control::budget_gate;
 use shakedown_control::{CampaignRunner, NoProgress, RunOptions};
 use shakedown_core::system::SystemSpec;
-use time::OffsetDateTime;
 
 use crate::state::AppState;
 
@@ -35,46 +34,35 @@ pub fn campaign(
     if shakedown_control::halt_latch::halted(&state.config.data_dir).is_some() {
         halt.cancel();
     }
-    let runner = CampaignRunner {
-        store: Arc::clone(&state.store),
-        bus: state.bus.clone(),
-        progress: Arc::new(NoProgress),
-        halt,
-        governance: state.governance_as(actor),
-    };
+    let runner = CampaignRunner::new(
+        Arc::clone(&state.store),
+        state.bus.clone(),
+        state.governance_as(actor),
+    )
+    .with_progress(Arc::new(NoProgress))
+    .with_halt(halt)
+    .with_clock(state.config.clock.clone())
+    // The runner reserves the budget before the first attack and settles it on every outcome.
+    .with_data_dir(state.config.data_dir.clone());
     let task_state = Arc::clone(state);
     let task_id = id.clone();
     // On the server's runtime, tracked so shutdown waits for the campaign to store its end.
     state.tasks.spawn(async move {
         let outcome = runner.run(&spec, &opts).await.map_err(|e| e.to_string());
         // Budget burn and registry updates touch files: off the async workers.
-        let _ = tokio::task::spawn_blocking(move || finish(&task_state, &task_id, &spec, outcome))
-            .await;
+        let _ = tokio::task::spawn_blocking(move || finish(&task_state, &task_id, outcome)).await;
     });
     Ok(id)
 }
 
-/// After a campaign: burn the budget, remember a refusal, leave the registry.
+/// After a campaign: remember a refusal, leave the registry.
 fn finish(
     state: &AppState,
     id: &str,
-    spec: &SystemSpec,
     outcome: Result<shakedown_core::campaign::CampaignRecord, String>,
 ) {
     match outcome {
         Ok(record) => {
-            if let Some(settings) = spec.effective_error_budget() {
-                // Every attack that ran was an injection, whatever its verdict.
-                if let Err(e) = budget_gate::burn(
-                    &state.config.data_dir,
-                    spec.environment,
-                    &settings,
-                    OffsetDateTime::now_utc(),
-                    record.results.len(),
-                ) {
-                    tracing::error!(campaign_id = %id, error = %e, "cannot burn the error budget");
-                }
-            }
             tracing::info!(campaign_id = %id, status = record.status.as_str(), "campaign ended");
         }
         Err(e) => {

@@ -22,8 +22,11 @@ pub enum RunStatus {
     Failed,
     /// Could not be judged (sandbox or agent start failed).
     Error,
-    /// Stopped by `shakedown terminate`, Ctrl-C or a halt.
+    /// Stopped on its own: `shakedown terminate`, the run API's terminate, Ctrl-C.
     Terminated,
+    /// Stopped by the halt lever (`shakedown halt`, `POST /api/chaos/halt`, the bus, a signal
+    /// to a campaign): like a campaign so halted.
+    HaltedByGuardian,
 }
 
 impl RunStatus {
@@ -34,6 +37,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Error => "error",
             RunStatus::Terminated => "terminated",
+            RunStatus::HaltedByGuardian => "halted_by_guardian",
         }
     }
 }

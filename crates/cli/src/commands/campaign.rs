@@ -60,8 +60,10 @@ pub struct RunArgs {
     /// Also stream events as JSON lines to this file.
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
-    /// Approve a campaign whose risk score needs a human (pending manual or escalated; every
-    /// production campaign). Recorded in the signed ledger as approved by $USER.
+    /// Approve, as the operator running it, a campaign whose risk decision is pending manual
+    /// approval (e.g. staging). Recorded in the signed ledger as approved by $USER. Not enough
+    /// for an escalated plan (every production campaign): that needs --approval from an
+    /// account holding `approve` (`shakedown approve --token`).
     #[arg(long)]
     pub approve: bool,
     /// A signed approval from `shakedown approve` (checked: same plan, valid signature, not
@@ -175,13 +177,12 @@ pub async fn run_campaign(
         _nats_summary = Some(summary);
     }
     let progress = Arc::new(TerminalProgress::new());
-    let runner = CampaignRunner {
-        store,
-        bus,
-        progress: progress.clone(),
-        halt: crate::halt::on_signals(),
-        governance,
-    };
+    let runner = CampaignRunner::new(store, bus, governance)
+        .with_progress(progress.clone())
+        // A signal to this process is the halt lever (latch, every registered campaign and
+        // run, ledger), not just this campaign's stop.
+        .with_halt(crate::halt::halt_on_signals(&data, "campaign"))
+        .with_data_dir(data.clone());
     let mut opts = base;
     opts.system_file = file.display().to_string();
     opts.threshold = args.threshold;
@@ -202,14 +203,11 @@ pub async fn run_campaign(
     let record = runner.run(&spec, &opts).await;
     finish(&progress);
     let record = record?;
-    // Every attack that ran was an injection, whatever its verdict.
-    let remaining = shakedown_control::launch::burn_budget(
-        &data,
-        &spec,
-        record.results.len(),
-        time::OffsetDateTime::now_utc(),
-    )
-    .with_context(|| format!("cannot update the error budgets in {}", data.display()))?;
+    // The runner reserved the budget before the first attack and settled it when the
+    // campaign ended (every attack that ran burned, whatever its verdict).
+    let remaining =
+        shakedown_control::launch::budget_remaining(&data, &spec, time::OffsetDateTime::now_utc())
+            .with_context(|| format!("cannot read the error budgets in {}", data.display()))?;
     if let Some(remaining) = remaining {
         eprintln!(
             "error budget of {}: {:.0}% left",

@@ -1,7 +1,8 @@
 //! `shakedown halt` and `shakedown resume`: the safety lever of a data directory. Halt sets
 //! the latch (no new campaign or run starts), records it in the ledger, and sends SIGTERM to
 //! every process carrying a campaign or run, which stops its traffic, undoes its chaos and is
-//! stored as halted / terminated; it then waits (bounded) until they are gone. The logic lives
+//! stored as `halted_by_guardian`; it then waits (bounded) until they are gone. SIGINT/SIGTERM
+//! to a running campaign pulls the same lever (`crate::halt::halt_on_signals`). The logic lives
 //! in `shakedown_control::halt` (the REST server calls the same functions); this only prints.
 
 use std::path::PathBuf;

@@ -369,8 +369,10 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     };
     let _active = shakedown_control::halt_latch::register(&data, "agent_run", &run_id)
         .with_context(|| format!("cannot register the run in {}", data.display()))?;
-    // Signals halt the run from the moment `shakedown halt` can see it.
-    let halt = crate::halt::on_signals();
+    // Signals stop the run from the moment `shakedown halt` can see it: a halt (the latch set
+    // when the signal came) stores it `halted_by_guardian`, a terminate `terminated`.
+    let signals = crate::halt::run_signals(&data);
+    let halt = signals.token.clone();
     // A halt that landed before the registration could not signal this run: check again now
     // that any later one will.
     if let Some(exit) = super::halt::refuse_if_halted(&data, "agent run") {
@@ -436,6 +438,54 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         &run_id,
         json!({"by": "risk_score", "decision": "auto_approved", "score": risk.score, "plan_hash": plan_hash.0}),
     )?;
+    // The error budget (agent runs count against the `test` budget): one injection per fault
+    // cell reserved before anything starts, settled to the injections made (each HTTP fault
+    // fired and each database chaos action triggered).
+    let budget_settings = shakedown_control::budget_gate::agent_run_settings(&data)
+        .with_context(|| format!("cannot read the error budgets in {}", data.display()))?;
+    let fault_cells = scenario.golden_prompts.len() * fault_scenarios.len() * args.repeat as usize;
+    let reserved = match shakedown_control::budget_gate::reserve(
+        &data,
+        Environment::Test,
+        &budget_settings,
+        OffsetDateTime::now_utc(),
+        fault_cells,
+    )
+    .with_context(|| format!("cannot update the error budgets in {}", data.display()))?
+    {
+        Ok(r) => r,
+        Err(decision) => {
+            let (remaining, retry_after) = match decision {
+                shakedown_control::budget_gate::BudgetDecision::Exhausted {
+                    remaining,
+                    retry_after,
+                } => (remaining, retry_after.whole_seconds().max(1)),
+                shakedown_control::budget_gate::BudgetDecision::Allowed { remaining } => {
+                    (remaining, 1)
+                }
+            };
+            let refusal = shakedown_control::launch::Refusal::BudgetExhausted {
+                environment: Environment::Test,
+                remaining,
+                threshold: budget_settings.threshold,
+                retry_after_secs: retry_after,
+            };
+            rec(
+                "budget_gate",
+                json!({
+                    "gate": refusal.gate(),
+                    "remaining": remaining,
+                    "threshold": budget_settings.threshold,
+                    "planned_injections": fault_cells,
+                    "retry_after_secs": retry_after,
+                }),
+            )?;
+            eprintln!("error: refusing to start the agent run: {refusal}");
+            return Ok(Exit::Error);
+        }
+    };
+    // Until the agent starts nothing is injected: a start that fails gives it all back.
+    let mut unused = NotInjectedYet(Some(reserved));
     let sandbox = match &args.pg_url {
         Some(url) => SandboxServer::from_url(url)?,
         None => {
@@ -515,7 +565,13 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         None => (None, None),
     };
     let store_for_events: Arc<dyn Store> = store.clone();
+    // Injections, for the error budget: every HTTP fault and every database chaos action.
+    let reservation = unused.0.take().expect("reserved above");
+    let mut injections = 0usize;
     let result = shakedown_run::execute(&request, &sandbox, &halt, |e: &Event| {
+        if matches!(e.event_type.as_str(), "fault_injected" | "chaos_triggered") {
+            injections += 1;
+        }
         if let Some(w) = writer.as_mut() {
             w.write(e);
         }
@@ -536,8 +592,18 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     if let Some(m) = mock {
         m.stop().await;
     }
+    // Settled whatever the outcome: what was injected stays burned, the rest is given back.
+    match reservation.settle(OffsetDateTime::now_utc(), injections) {
+        Ok(left) => eprintln!("error budget of test: {:.0}% left", left * 100.0),
+        Err(e) => eprintln!("warning: cannot settle the error budget: {e}"),
+    }
     let report = match result {
-        Ok((report, _)) => report,
+        Ok((mut report, _)) => {
+            if report.status == RunStatus::Terminated && signals.by_guardian() {
+                report.status = RunStatus::HaltedByGuardian;
+            }
+            report
+        }
         Err(e) => {
             store.finish_run(&RunRow {
                 id: run_id.clone(),
@@ -582,7 +648,11 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     if halt.is_cancelled() {
         rec(
             "halted",
-            json!({"by": "signal", "cells_run": report.cells.len()}),
+            json!({
+                "by": if signals.by_guardian() { "halt" } else { "signal" },
+                "status": report.status.as_str(),
+                "cells_run": report.cells.len(),
+            }),
         )?;
     }
     rec(
@@ -600,9 +670,23 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     print_summary(&report);
     Ok(match report.status {
         RunStatus::Passed => Exit::Passed,
-        RunStatus::Failed | RunStatus::Terminated => Exit::BelowThreshold,
+        RunStatus::Failed | RunStatus::Terminated | RunStatus::HaltedByGuardian => {
+            Exit::BelowThreshold
+        }
         RunStatus::Error | RunStatus::Running => Exit::Error,
     })
+}
+
+/// A budget reservation made before the run's services start; dropped before the agent
+/// starts (a start that failed), it is settled at zero injections.
+struct NotInjectedYet(Option<shakedown_control::budget_gate::Reservation>);
+
+impl Drop for NotInjectedYet {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            let _ = r.settle(OffsetDateTime::now_utc(), 0);
+        }
+    }
 }
 
 /// The agent runs in its own working directory: words of its command that name files

@@ -127,7 +127,7 @@ pub fn status(args: IdArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
     println!();
     Ok(match r.status.as_str() {
         "passed" | "running" => Exit::Passed,
-        "failed" | "terminated" => Exit::BelowThreshold,
+        "failed" | "terminated" | "halted_by_guardian" => Exit::BelowThreshold,
         _ => Exit::Error,
     })
 }

@@ -18,9 +18,8 @@ use shakedown_control::governance::CAMPAIGN_CATEGORY;
 use shakedown_control::launch::preflight;
 use shakedown_control::planned;
 use shakedown_core::system::Environment;
-use shakedown_govern::{Approval, Permission, PlanHash, SystemClock};
+use shakedown_govern::{Approval, Clock, Permission, PlanHash};
 use shakedown_store::ApprovalRequestRow;
-use time::OffsetDateTime;
 
 use super::blocking;
 use super::chaos::{Frozen, plan_error, refusal};
@@ -146,7 +145,7 @@ fn expire_if_old(
     row: &ApprovalRequestRow,
     env: Environment,
 ) -> ApiResult<bool> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.config.clock.now();
     if now < row.created_at + state.config.request_ttl {
         return Ok(false);
     }
@@ -210,7 +209,7 @@ pub async fn approve(
                 &id,
                 "denied",
                 caller.id(),
-                OffsetDateTime::now_utc(),
+                state.config.clock.now(),
                 Some(&reason),
             )? {
                 gov.record(
@@ -224,14 +223,14 @@ pub async fn approve(
             return Err(ApiError::conflict("plan_changed", reason));
         }
         // Gates again: a halt or an exhausted budget since the request keeps it pending.
-        preflight(&state.config.data_dir, &spec, &gov, &id, OffsetDateTime::now_utc())
+        preflight(&state.config.data_dir, &spec, &gov, &id, state.config.clock.now())
             .map_err(refusal)?;
         state.campaigns.check_room(state.config.max_campaigns)?;
         if !state.store.decide_approval_request(
             &id,
             "approved",
             caller.id(),
-            OffsetDateTime::now_utc(),
+            state.config.clock.now(),
             body.reason.as_deref(),
         )? {
             return Err(ApiError::conflict(
@@ -245,7 +244,7 @@ pub async fn approve(
             PlanHash(row.plan_hash.clone()),
             caller.id(),
             ttl,
-            &SystemClock,
+            &state.config.clock,
             &LedgerSigner(gov.ledger.keys()),
         );
         gov.record(
@@ -263,6 +262,8 @@ pub async fn approve(
             }),
         )?;
         opts.approval = Some(approval);
+        // The runner checks the approver against the requester, not against itself.
+        opts.requested_by = Some(row.requested_by.clone());
         let campaign_id = crate::spawn::campaign(&state, caller.id(), spec, opts)?;
         Ok((
             StatusCode::ACCEPTED,
@@ -294,7 +295,7 @@ pub async fn deny(
             &id,
             "denied",
             caller.id(),
-            OffsetDateTime::now_utc(),
+            state.config.clock.now(),
             body.reason.as_deref(),
         )? {
             return Err(ApiError::conflict(

@@ -17,9 +17,9 @@ use shakedown_control::launch::{Refusal, preflight};
 use shakedown_control::{CampaignError, RunOptions, planned};
 use shakedown_core::Pattern;
 use shakedown_core::system::{SystemSpec, load_system};
+use shakedown_govern::Clock as _;
 use shakedown_govern::{Decision, Permission};
 use shakedown_store::ApprovalRequestRow;
-use time::OffsetDateTime;
 
 use super::blocking;
 use crate::error::{ApiError, ApiResult};
@@ -253,7 +253,7 @@ pub fn submit(
         &spec,
         &gov,
         &frozen.system_file,
-        OffsetDateTime::now_utc(),
+        state.config.clock.now(),
     )
     .map_err(refusal)?;
     let rankings = state.store.rankings()?;
@@ -281,7 +281,7 @@ pub fn submit(
         environment: env.as_str().to_string(),
         resource: components.join(","),
         requested_by: caller.id().to_string(),
-        created_at: OffsetDateTime::now_utc(),
+        created_at: state.config.clock.now(),
         status: "pending".into(),
         plan: snapshot.clone(),
         plan_hash: hash.0.clone(),
@@ -312,7 +312,7 @@ pub fn submit(
             &id,
             "denied",
             "shakedown",
-            OffsetDateTime::now_utc(),
+            state.config.clock.now(),
             Some("the ledger could not record the request"),
         );
         return Err(e.into());

@@ -709,7 +709,7 @@ async fn ci(
     // The same exit codes as `shakedown run`.
     let exit_code = match r.status {
         RunStatus::Passed => 0,
-        RunStatus::Failed | RunStatus::Terminated => 1,
+        RunStatus::Failed | RunStatus::Terminated | RunStatus::HaltedByGuardian => 1,
         RunStatus::Error | RunStatus::Running => 2,
     };
     Ok(Json(json!({

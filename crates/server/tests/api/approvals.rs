@@ -294,3 +294,64 @@ async fn production_always_waits_for_an_approver_and_then_runs() {
     assert_eq!(done["environment"], "production");
     assert!(api.ledger_verifies());
 }
+
+#[tokio::test]
+async fn a_skewed_server_clock_expires_the_request_and_starts_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // The target counts every connection: nothing may reach it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((_s, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let t0 = OffsetDateTime::now_utc();
+    let clock = Arc::new(shakedown_govern::FixedClock::new(t0));
+    let c = clock.clone();
+    let api = Api::start_with(move |cfg| cfg.clock = shakedown_govern::SharedClock(c)).await;
+    let op = api.token("olga", "operator");
+    let bob = api.token("bob", "approver");
+    let r = api
+        .post_json(
+            "/api/chaos/run",
+            Some(&op),
+            &run_body(&system("staging", &url, "svc")),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["risk"]["decision"], "pending_manual", "{v}");
+    let id = v["approval_id"].as_str().unwrap().to_string();
+    // The server's clock jumps two days ahead (the request TTL is 24 h): the approval is
+    // refused as expired — never granted — and nothing starts.
+    clock.advance(time::Duration::days(2));
+    let r = api
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            Some(&bob),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.code(), "expired");
+    assert!(r.text.contains("expired"), "{}", r.text);
+    assert_eq!(
+        api.store.approval_request(&id).unwrap().unwrap().status,
+        "expired"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no traffic to the target");
+    assert!(api.store.campaigns(10).unwrap().is_empty());
+    let acts = actions(&api);
+    assert!(acts.iter().any(|(_, a, _)| a == "approval_expired"));
+    assert!(
+        !acts
+            .iter()
+            .any(|(_, a, _)| a == "approval_granted" || a == "started")
+    );
+    assert!(api.ledger_verifies());
+}

@@ -7,6 +7,8 @@
 mod approvals;
 mod auth;
 mod bad_input;
+mod blast_radius;
+mod budget_reservation;
 mod guards;
 mod halt;
 mod observe;
