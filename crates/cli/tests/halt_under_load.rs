@@ -239,10 +239,19 @@ fn a_campaign_halted_mid_burst_sends_nothing_100ms_after_acceptance() {
             .unwrap(),
     );
     // Well under way: nginx has served 100 requests of the burst (the rest are queued).
+    let under_way = eventually(Duration::from_secs(30), || {
+        arrivals(&nginx).iter().filter(|l| l.status == 200).count() >= 100
+            || matches!(campaign.0.try_wait(), Ok(Some(_)))
+    });
+    if let Ok(Some(status)) = campaign.0.try_wait() {
+        let mut stderr = String::new();
+        if let Some(mut e) = campaign.0.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        panic!("the campaign ended ({status}) before the halt:\n{stderr}");
+    }
     assert!(
-        eventually(Duration::from_secs(30), || {
-            arrivals(&nginx).iter().filter(|l| l.status == 200).count() >= 100
-        }),
+        under_way,
         "the burst did not get under way; log: {} lines",
         arrivals(&nginx).len()
     );
