@@ -15,7 +15,7 @@ use shakedown_agent::state::{CheckOutcome, check_file, check_sql};
 use shakedown_core::Event;
 use shakedown_faults::{FaultConfig, FaultFamily};
 use shakedown_pgserver::{RunDatabase, SandboxServer};
-use shakedown_sandbox::{AgentProcess, AgentSpec, FileSpec, Watcher, Workdir};
+use shakedown_sandbox::{AgentProcess, AgentSpec, FileSpec, WatchBackend, Watcher, Workdir};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -320,6 +320,26 @@ async fn run_in_db(
                 let _ = tx.send(file_event(
                     "file_watch_note",
                     serde_json::json!({"note": note}),
+                ));
+            }
+            // What the events cannot say themselves becomes an event the verdict reads.
+            if report.dropped > 0 || report.dropped_violations > 0 {
+                let _ = tx.send(file_event(
+                    "file_events_dropped",
+                    serde_json::json!({
+                        "dropped": report.dropped,
+                        "dropped_violations": report.dropped_violations,
+                        "kept_at_most": shakedown_sandbox::watch::record::MAX_EVENTS,
+                    }),
+                ));
+            }
+            if req.fs_policy.is_some() && report.backend == WatchBackend::Inotify {
+                let _ = tx.send(file_event(
+                    "file_policy_not_enforced",
+                    serde_json::json!({
+                        "backend": "inotify",
+                        "reason": "fanotify is unavailable (it needs CAP_SYS_ADMIN); the file policy was observed, not enforced",
+                    }),
                 ));
             }
             let outcome = outcome?;
