@@ -64,7 +64,14 @@ pub async fn execute(
                         scenario: column,
                         repeat,
                         template: &template,
-                        baseline: baselines[pi].as_deref(),
+                        // `behavior_unchanged` compares a fault cell with the baseline; in
+                        // the baseline cells themselves it is skipped (docs/scenarios.md),
+                        // never compared with the first repeat.
+                        baseline: if column.is_some() {
+                            baselines[pi].as_deref()
+                        } else {
+                            None
+                        },
                     },
                     halt,
                 )
