@@ -1230,6 +1230,128 @@ invariants:
     );
 }
 
+#[test]
+fn a_run_that_fails_after_it_is_recorded_is_stored_as_error() {
+    let (_cluster, url) = server();
+    let data = tempfile::tempdir().unwrap();
+    // The events file cannot be opened: the run stops after its row exists.
+    let missing = data.path().join("no-such-dir").join("events.jsonl");
+    let out = shakedown(
+        data.path(),
+        &[
+            "run",
+            "--agent",
+            "python3 examples/cleanup_agent.py",
+            "--scenario",
+            "data_cleanup",
+            "--pg-url",
+            &url,
+            "--run-id",
+            "run-events-broken",
+            "--events",
+            &missing.display().to_string(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot open the events file"), "{stderr}");
+    let o = shakedown(data.path(), &["status", "run-events-broken"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{stdout}");
+    assert_eq!(stdout.trim(), "run-events-broken data_cleanup error");
+}
+
+#[test]
+fn behavior_unchanged_is_skipped_in_every_baseline_repeat() {
+    let (_cluster, url) = server();
+    let data = tempfile::tempdir().unwrap();
+    let scenario = write(
+        data.path(),
+        "unchanged.yaml",
+        "name: unchanged
+task: say something
+timeout_seconds: 60
+seed_sql: 'CREATE TABLE t (id int);'
+invariants:
+  - {type: completes, severity: high}
+  - {type: behavior_unchanged, threshold: 0.9, severity: medium, name: same answer}
+",
+    );
+    // A different answer every time: compared with each other, two repeats never match.
+    let agent = write(
+        data.path(),
+        "random.py",
+        "import secrets\nprint(secrets.token_hex(24))\n",
+    );
+    let (out, report) = run_script(
+        data.path(),
+        &url,
+        &scenario,
+        &agent,
+        &["--chaos", "none", "--repeat", "3"],
+    );
+    assert_eq!(report["cells"].as_array().unwrap().len(), 3);
+    for cell in 0..3 {
+        assert_eq!(report["cells"][cell]["scenario"], "baseline");
+        let c = check(&report, cell, "same answer");
+        assert_eq!(c["passed"], Value::Null, "repeat {}: {c}", cell + 1);
+    }
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["status"], "passed");
+}
+
+#[test]
+fn the_timeline_interleaves_file_and_sql_events_as_they_happened() {
+    let (_cluster, url) = server();
+    let data = tempfile::tempdir().unwrap();
+    let scenario = write(
+        data.path(),
+        "interleave.yaml",
+        "name: interleave
+task: query, write, query
+timeout_seconds: 60
+seed_sql: 'CREATE TABLE t (id int);'
+invariants:
+  - {type: completes, severity: high}
+",
+    );
+    let agent = write(
+        data.path(),
+        "interleave.py",
+        "import os, time, psycopg\nc = psycopg.connect(os.environ['DATABASE_URL'], autocommit=True)\nc.execute('SELECT 1 AS first_query')\ntime.sleep(0.3)\nopen('written.txt', 'w').write('x')\ntime.sleep(0.3)\nc.execute('SELECT 2 AS second_query')\ntime.sleep(0.3)\nprint('done')\n",
+    );
+    let (out, report) = run_script(data.path(), &url, &scenario, &agent, &["--chaos", "none"]);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let timeline = report["timeline"].as_array().unwrap();
+    let position = |what: &dyn Fn(&Value) -> bool| -> usize {
+        timeline
+            .iter()
+            .position(|e| what(e))
+            .unwrap_or_else(|| panic!("not in the timeline: {timeline:#?}"))
+    };
+    let sql = |word: &'static str| {
+        move |e: &Value| e["event_type"] == "sql_received" && e["data"].to_string().contains(word)
+    };
+    let first = position(&sql("first_query"));
+    let second = position(&sql("second_query"));
+    let write = position(&|e: &Value| {
+        e["event_type"] == "file_write"
+            && e["data"]["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("written.txt"))
+    });
+    assert!(
+        first < write && write < second,
+        "first {first}, write {write}, second {second}: {timeline:#?}"
+    );
+    let at = |i: usize| timeline[i]["at_ms"].as_u64().unwrap();
+    assert!(at(first) < at(write) && at(write) < at(second));
+}
+
 /// Processes (not zombies) whose environment carries `SHAKEDOWN_RUN_ID=id`: the agent and
 /// everything it started.
 fn processes_of_run(id: &str) -> Vec<u32> {

@@ -104,13 +104,18 @@ fn ca_bundle(dir: &Path, proxy_ca: Option<&Path>) -> Option<std::path::PathBuf> 
 }
 
 fn file_event(kind: &str, data: serde_json::Value) -> Event {
-    Event::named(
-        kind,
-        None,
-        Some("agent-files"),
-        data,
-        OffsetDateTime::now_utc(),
-    )
+    file_event_at(kind, data, OffsetDateTime::now_utc())
+}
+
+fn file_event_at(kind: &str, data: serde_json::Value, at: OffsetDateTime) -> Event {
+    Event::named(kind, None, Some("agent-files"), data, at)
+}
+
+/// When the watcher saw the operation (`FsEvent::at_ms`), not when the events were collected
+/// after the agent exited: the timeline interleaves file and SQL events by this.
+fn observed_at(fs: &shakedown_sandbox::FsEvent) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(fs.at_ms) * 1_000_000)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc())
 }
 
 /// Runs one cell from start to teardown. Errors are infrastructure failures (the cell could
@@ -311,9 +316,10 @@ async fn run_in_db(
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default();
-                let _ = tx.send(file_event(
+                let _ = tx.send(file_event_at(
                     &kind,
                     serde_json::to_value(fs).unwrap_or_default(),
+                    observed_at(fs),
                 ));
             }
             for note in &report.notes {
@@ -511,4 +517,33 @@ async fn state_checks(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use shakedown_sandbox::policy::FsOp;
+    use shakedown_sandbox::{FsEvent, FsEventKind, WatchBackend};
+
+    use super::*;
+
+    #[test]
+    fn a_file_event_keeps_the_time_it_was_observed() {
+        let fs = FsEvent {
+            kind: FsEventKind::FileWrite,
+            op: FsOp::Write,
+            path: "/w/out.txt".into(),
+            pid: Some(7),
+            at_ms: 1_765_000_000_123,
+            elapsed_ms: 5,
+            source: WatchBackend::Fanotify,
+            blocked: false,
+            violations: Vec::new(),
+        };
+        let at = observed_at(&fs);
+        assert_eq!(
+            at.unix_timestamp_nanos() / 1_000_000,
+            1_765_000_000_123,
+            "stamped when seen, not when collected"
+        );
+    }
 }
