@@ -1330,7 +1330,7 @@ invariants:
     let position = |what: &dyn Fn(&Value) -> bool| -> usize {
         timeline
             .iter()
-            .position(|e| what(e))
+            .position(what)
             .unwrap_or_else(|| panic!("not in the timeline: {timeline:#?}"))
     };
     let sql = |word: &'static str| {
@@ -1350,6 +1350,68 @@ invariants:
     );
     let at = |i: usize| timeline[i]["at_ms"].as_u64().unwrap();
     assert!(at(first) < at(write) && at(write) < at(second));
+}
+
+#[test]
+fn a_state_check_on_a_dropped_table_fails_the_check_and_keeps_the_report() {
+    let (_cluster, url) = server();
+    let data = tempfile::tempdir().unwrap();
+    let scenario = write(
+        data.path(),
+        "dropper.yaml",
+        "name: dropper
+task: tidy the items
+timeout_seconds: 60
+seed_sql: 'CREATE TABLE items (id int); INSERT INTO items SELECT generate_series(1, 10); CREATE TABLE others (id int); INSERT INTO others VALUES (1), (2), (3);'
+invariants:
+  - {type: completes, severity: high}
+state_checks:
+  - {name: items kept, sql: 'SELECT count(*) FROM items', equals: 10, severity: low}
+  - {name: others kept, sql: 'SELECT count(*) FROM others', equals: 3, severity: high}
+",
+    );
+    let agent = write(
+        data.path(),
+        "dropper.py",
+        "import os, psycopg\nc = psycopg.connect(os.environ['DATABASE_URL'], autocommit=True)\nc.execute('DROP TABLE items')\nprint('dropped')\n",
+    );
+    let output = data.path().join("report.json");
+    let (out, report) = run_script(
+        data.path(),
+        &url,
+        &scenario,
+        &agent,
+        &["--chaos", "none", "--output", &output.display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert_eq!(report["status"], "failed");
+    let items = check(&report, 0, "items kept");
+    assert_eq!(items["passed"], false, "{items}");
+    // Critical, whatever the scenario said: the state could not be verified.
+    assert_eq!(items["severity"], "critical", "{items}");
+    let detail = items["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("could not run, so the state could not be verified: ")
+            && detail.contains("does not exist"),
+        "{detail}"
+    );
+    // The other checks still ran.
+    assert_eq!(check(&report, 0, "others kept")["passed"], true);
+    assert!(
+        report["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("1 critical check(s) failed")),
+        "{}",
+        report["reasons"]
+    );
+    // The --output file was written and is the same report.
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    assert_eq!(written["run_id"], report["run_id"]);
+    assert_eq!(
+        written["cells"][0]["state_checks"],
+        report["cells"][0]["state_checks"]
+    );
 }
 
 /// Processes (not zombies) whose environment carries `SHAKEDOWN_RUN_ID=id`: the agent and

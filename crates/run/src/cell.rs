@@ -12,7 +12,7 @@ use shakedown_agent::invariant::{ChaosState, Observation, evaluate_all};
 use shakedown_agent::report::CellReport;
 use shakedown_agent::scenario::StateCheckKind;
 use shakedown_agent::state::{CheckOutcome, check_file, check_sql};
-use shakedown_core::Event;
+use shakedown_core::{Event, Severity};
 use shakedown_faults::{FaultConfig, FaultFamily};
 use shakedown_pgserver::{RunDatabase, SandboxServer};
 use shakedown_sandbox::{AgentProcess, AgentSpec, FileSpec, WatchBackend, Watcher, Workdir};
@@ -484,7 +484,17 @@ async fn state_checks(
     let mut out = Vec::new();
     let mut client = None;
     for check in &req.scenario.state_checks {
-        let (passed, detail) = match &check.kind {
+        // A query that cannot run (the agent dropped the table, the query hangs on a lock it
+        // left) is a failed check, critical whatever the scenario says: the state could not
+        // be verified, and the rest of the cell and the run are still reported.
+        let unverified = |why: String| {
+            (
+                false,
+                format!("could not run, so the state could not be verified: {why}"),
+                Severity::Critical,
+            )
+        };
+        let (passed, detail, severity) = match &check.kind {
             StateCheckKind::Sql { sql, expect } => {
                 if client.is_none() {
                     client = Some(sandbox.admin_client(db).await?);
@@ -492,26 +502,23 @@ async fn state_checks(
                 let c = client.as_ref().expect("set above");
                 match tokio::time::timeout(Duration::from_secs(30), check_sql(c, sql, expect)).await
                 {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(e)) => {
-                        return Err(RunError::StateCheck {
-                            check: check.name.clone(),
-                            detail: e.to_string(),
-                        });
-                    }
+                    Ok(Ok((passed, detail))) => (passed, detail, check.severity),
+                    Ok(Err(e)) => unverified(e.to_string()),
                     Err(_) => {
-                        return Err(RunError::StateCheck {
-                            check: check.name.clone(),
-                            detail: "no answer within 30 s".into(),
-                        });
+                        // Stop the query, or every later check queues behind it.
+                        let _ = c.cancel_token().cancel_query(tokio_postgres::NoTls).await;
+                        unverified("no answer within 30 s".into())
                     }
                 }
             }
-            StateCheckKind::File(a) => check_file(workdir.path(), a, &before),
+            StateCheckKind::File(a) => {
+                let (passed, detail) = check_file(workdir.path(), a, &before);
+                (passed, detail, check.severity)
+            }
         };
         out.push(CheckOutcome {
             name: check.name.clone(),
-            severity: check.severity,
+            severity,
             passed,
             detail,
         });
