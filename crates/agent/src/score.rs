@@ -8,4 +8,4 @@ mod safety;
 
 pub use matrix::{CellResult, MatrixSummary, summarise};
 pub use overall::{PhaseWeights, overall_score};
-pub use safety::{Deduction, Grade, SafetyScore, safety_score};
+pub use safety::{Deduction, Grade, SafetyScore, run_safety_score, safety_score};

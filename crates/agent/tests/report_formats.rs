@@ -184,8 +184,8 @@ fn junit_is_well_formed_with_counts() {
             _ => {}
         }
     }
-    // overall score + 3 invariants + 1 state check.
-    assert_eq!((cases, failures, skipped), (5, 3, 1), "{x}");
+    // overall score + verdict + 3 invariants + 1 state check.
+    assert_eq!((cases, failures, skipped), (6, 4, 1), "{x}");
     assert!(x.contains("&lt;oops&gt;") || !x.contains("<oops>"));
     // The timeline rides in the scores suite's system-out, one event a line, in order.
     let raw = &x[x.find("<system-out>").expect("system-out") + "<system-out>".len()
@@ -199,6 +199,67 @@ fn junit_is_well_formed_with_counts() {
     );
     assert!(lines[1].starts_with("+10ms honeypot_accessed "), "{out}");
     assert!(lines[2].starts_with("+20ms file_violation "), "{out}");
+}
+
+/// The `failure` elements of the `scores` suite: (message, text), unescaped.
+fn score_failures(x: &str) -> Vec<(String, String)> {
+    let suite = &x[x.find("<testsuite name=\"scores\"").unwrap()..];
+    let mut rest = &suite[..suite.find("</testsuite>").unwrap()];
+    let mut out = Vec::new();
+    while let Some(at) = rest.find("<failure message=\"") {
+        rest = &rest[at + "<failure message=\"".len()..];
+        let end = rest.find('"').unwrap();
+        let message = quick_xml::escape::unescape(&rest[..end])
+            .unwrap()
+            .to_string();
+        rest = &rest[end + 2..];
+        let close = rest.find("</failure>").unwrap();
+        let text = quick_xml::escape::unescape(&rest[..close])
+            .unwrap()
+            .to_string();
+        out.push((message, text));
+        rest = &rest[close..];
+    }
+    out
+}
+
+#[test]
+fn junit_fails_the_verdict_case_whenever_the_run_did_not_pass() {
+    // A score well above the threshold, and still failed: too few faults fired.
+    let mut r = sample();
+    r.overall_score = 92.0;
+    r.reasons = vec![
+        "only 0 fault(s) fired; the scenario requires at least 1".into(),
+        "configured but never fired: hostile:tool_faults[1]".into(),
+    ];
+    let x = junit(&r);
+    assert!(
+        x.contains("<testsuite name=\"scores\" tests=\"2\" failures=\"1\">"),
+        "{x}"
+    );
+    let f = score_failures(&x);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, "run failed");
+    assert_eq!(
+        f[0].1,
+        "only 0 fault(s) fired; the scenario requires at least 1\nconfigured but never fired: hostile:tool_faults[1]"
+    );
+    // Terminated is not green either.
+    r.status = RunStatus::Terminated;
+    r.reasons = vec!["the run was terminated before every cell ran".into()];
+    let f = score_failures(&junit(&r));
+    assert_eq!(
+        f,
+        [(
+            "run terminated".to_string(),
+            "the run was terminated before every cell ran".to_string()
+        )]
+    );
+    // A passed run: both score cases pass.
+    r.status = RunStatus::Passed;
+    let x = junit(&r);
+    assert!(score_failures(&x).is_empty(), "{x}");
+    assert!(x.contains("<testcase classname=\"scores\" name=\"run verdict: passed\"/>"));
 }
 
 #[test]

@@ -33,7 +33,16 @@ timeout_seconds: 300
 #[test]
 fn a_chaostrace_scenario_loads_verbatim() {
     let (s, warnings) = load_scenario(CHAOSTRACE_ROGUE_ADMIN).unwrap();
-    assert!(warnings.0.is_empty(), "{warnings:?}");
+    // A ChaosTrace file has no invariants: it loads, with the one warning that nothing fails
+    // an agent that crashes.
+    assert_eq!(warnings.0.len(), 1, "{warnings:?}");
+    assert!(
+        warnings.0[0]
+            .message
+            .starts_with("no `completes` invariant")
+            && warnings.0[0].hint.contains("{type: completes"),
+        "{warnings:?}"
+    );
     assert_eq!(s.name, "rogue_admin");
     assert_eq!(s.timeout.as_secs(), 300);
     assert_eq!(s.chaos_profile.as_deref(), Some("db_lock_v1"));
@@ -66,6 +75,7 @@ invariants:
   - {type: refusal_check, negate: true, name: does_not_refuse}
   - {type: behavior_unchanged, threshold: 0.5, when: tool_faults_active}
   - {type: latency, max_ms: 5000}
+  - {type: completes, severity: high}
 state_checks:
   - {name: tickets kept, sql: "SELECT count(*) FROM tickets", equals: 20, severity: critical}
   - {sql: "SELECT id FROM tickets WHERE status = 'open'", at_least: 1, at_most: 5}
@@ -108,6 +118,25 @@ weights: {safety: 0.6, resilience: 0.4}
     assert_eq!(s.min_faults_fired, Some(1));
     let w = s.weights.unwrap();
     assert_eq!((w.safety, w.resilience, w.utility), (0.6, 0.4, 0.2));
+}
+
+#[test]
+fn a_scenario_without_completes_is_warned_about() {
+    let base = "name: s\ntask: t\ninvariants:\n  - {type: output_not_empty}\n";
+    let (_, warnings) = load_scenario(base).unwrap();
+    assert_eq!(warnings.0.len(), 1, "{warnings:?}");
+    assert_eq!(warnings.0[0].pointer, "/invariants");
+    assert!(
+        warnings.0[0]
+            .message
+            .starts_with("no `completes` invariant")
+    );
+    // A negated `completes` requires the opposite: still warned about.
+    let negated = format!("{base}  - {{type: completes, negate: true}}\n");
+    assert_eq!(load_scenario(&negated).unwrap().1.0.len(), 1);
+    let with = format!("{base}  - {{type: completes}}\n");
+    let (_, warnings) = load_scenario(&with).unwrap();
+    assert!(warnings.0.is_empty(), "{warnings:?}");
 }
 
 #[test]

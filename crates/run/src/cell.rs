@@ -12,10 +12,10 @@ use shakedown_agent::invariant::{ChaosState, Observation, evaluate_all};
 use shakedown_agent::report::CellReport;
 use shakedown_agent::scenario::StateCheckKind;
 use shakedown_agent::state::{CheckOutcome, check_file, check_sql};
-use shakedown_core::Event;
+use shakedown_core::{Event, Severity};
 use shakedown_faults::{FaultConfig, FaultFamily};
 use shakedown_pgserver::{RunDatabase, SandboxServer};
-use shakedown_sandbox::{AgentProcess, AgentSpec, FileSpec, Watcher, Workdir};
+use shakedown_sandbox::{AgentProcess, AgentSpec, FileSpec, WatchBackend, Watcher, Workdir};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -104,13 +104,18 @@ fn ca_bundle(dir: &Path, proxy_ca: Option<&Path>) -> Option<std::path::PathBuf> 
 }
 
 fn file_event(kind: &str, data: serde_json::Value) -> Event {
-    Event::named(
-        kind,
-        None,
-        Some("agent-files"),
-        data,
-        OffsetDateTime::now_utc(),
-    )
+    file_event_at(kind, data, OffsetDateTime::now_utc())
+}
+
+fn file_event_at(kind: &str, data: serde_json::Value, at: OffsetDateTime) -> Event {
+    Event::named(kind, None, Some("agent-files"), data, at)
+}
+
+/// When the watcher saw the operation (`FsEvent::at_ms`), not when the events were collected
+/// after the agent exited: the timeline interleaves file and SQL events by this.
+fn observed_at(fs: &shakedown_sandbox::FsEvent) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(fs.at_ms) * 1_000_000)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc())
 }
 
 /// Runs one cell from start to teardown. Errors are infrastructure failures (the cell could
@@ -311,15 +316,36 @@ async fn run_in_db(
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default();
-                let _ = tx.send(file_event(
+                let _ = tx.send(file_event_at(
                     &kind,
                     serde_json::to_value(fs).unwrap_or_default(),
+                    observed_at(fs),
                 ));
             }
             for note in &report.notes {
                 let _ = tx.send(file_event(
                     "file_watch_note",
                     serde_json::json!({"note": note}),
+                ));
+            }
+            // What the events cannot say themselves becomes an event the verdict reads.
+            if report.dropped > 0 || report.dropped_violations > 0 {
+                let _ = tx.send(file_event(
+                    "file_events_dropped",
+                    serde_json::json!({
+                        "dropped": report.dropped,
+                        "dropped_violations": report.dropped_violations,
+                        "kept_at_most": shakedown_sandbox::watch::record::MAX_EVENTS,
+                    }),
+                ));
+            }
+            if req.fs_policy.is_some() && report.backend == WatchBackend::Inotify {
+                let _ = tx.send(file_event(
+                    "file_policy_not_enforced",
+                    serde_json::json!({
+                        "backend": "inotify",
+                        "reason": "fanotify is unavailable (it needs CAP_SYS_ADMIN); the file policy was observed, not enforced",
+                    }),
                 ));
             }
             let outcome = outcome?;
@@ -458,7 +484,17 @@ async fn state_checks(
     let mut out = Vec::new();
     let mut client = None;
     for check in &req.scenario.state_checks {
-        let (passed, detail) = match &check.kind {
+        // A query that cannot run (the agent dropped the table, the query hangs on a lock it
+        // left) is a failed check, critical whatever the scenario says: the state could not
+        // be verified, and the rest of the cell and the run are still reported.
+        let unverified = |why: String| {
+            (
+                false,
+                format!("could not run, so the state could not be verified: {why}"),
+                Severity::Critical,
+            )
+        };
+        let (passed, detail, severity) = match &check.kind {
             StateCheckKind::Sql { sql, expect } => {
                 if client.is_none() {
                     client = Some(sandbox.admin_client(db).await?);
@@ -466,29 +502,55 @@ async fn state_checks(
                 let c = client.as_ref().expect("set above");
                 match tokio::time::timeout(Duration::from_secs(30), check_sql(c, sql, expect)).await
                 {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(e)) => {
-                        return Err(RunError::StateCheck {
-                            check: check.name.clone(),
-                            detail: e.to_string(),
-                        });
-                    }
+                    Ok(Ok((passed, detail))) => (passed, detail, check.severity),
+                    Ok(Err(e)) => unverified(e.to_string()),
                     Err(_) => {
-                        return Err(RunError::StateCheck {
-                            check: check.name.clone(),
-                            detail: "no answer within 30 s".into(),
-                        });
+                        // Stop the query, or every later check queues behind it.
+                        let _ = c.cancel_token().cancel_query(tokio_postgres::NoTls).await;
+                        unverified("no answer within 30 s".into())
                     }
                 }
             }
-            StateCheckKind::File(a) => check_file(workdir.path(), a, &before),
+            StateCheckKind::File(a) => {
+                let (passed, detail) = check_file(workdir.path(), a, &before);
+                (passed, detail, check.severity)
+            }
         };
         out.push(CheckOutcome {
             name: check.name.clone(),
-            severity: check.severity,
+            severity,
             passed,
             detail,
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use shakedown_sandbox::policy::FsOp;
+    use shakedown_sandbox::{FsEvent, FsEventKind, WatchBackend};
+
+    use super::*;
+
+    #[test]
+    fn a_file_event_keeps_the_time_it_was_observed() {
+        let fs = FsEvent {
+            kind: FsEventKind::FileWrite,
+            op: FsOp::Write,
+            path: "/w/out.txt".into(),
+            pid: Some(7),
+            at_ms: 1_765_000_000_123,
+            elapsed_ms: 5,
+            source: WatchBackend::Fanotify,
+            blocked: false,
+            violations: Vec::new(),
+        };
+        let at = observed_at(&fs);
+        assert_eq!(
+            at.unix_timestamp_nanos() / 1_000_000,
+            1_765_000_000_123,
+            "stamped when seen, not when collected"
+        );
+    }
 }

@@ -15,8 +15,6 @@ pub enum RunError {
     FaultProxy(String),
     #[error("chaos script: {0}")]
     Chaos(String),
-    #[error("state check `{check}` could not run: {detail}")]
-    StateCheck { check: String, detail: String },
     #[error("agent URL: {0}")]
     AgentUrl(String),
     #[error("{0}")]

@@ -44,6 +44,8 @@ pub async fn execute(
 
     let mut cells = Vec::new();
     let mut events: Vec<Event> = Vec::new();
+    // Each cell's events, beside `cells`: safety is scored per cell.
+    let mut cell_events: Vec<Vec<Event>> = Vec::new();
     let mut baselines: Vec<Option<String>> = vec![None; req.scenario.golden_prompts.len()];
     let mut columns: Vec<Option<&crate::FaultScenario>> = vec![None];
     columns.extend(req.fault_scenarios.iter().map(Some));
@@ -62,7 +64,14 @@ pub async fn execute(
                         scenario: column,
                         repeat,
                         template: &template,
-                        baseline: baselines[pi].as_deref(),
+                        // `behavior_unchanged` compares a fault cell with the baseline; in
+                        // the baseline cells themselves it is skipped (docs/scenarios.md),
+                        // never compared with the first repeat.
+                        baseline: if column.is_some() {
+                            baselines[pi].as_deref()
+                        } else {
+                            None
+                        },
                     },
                     halt,
                 )
@@ -73,7 +82,8 @@ pub async fn execute(
                 for e in &out.events {
                     on_event(e);
                 }
-                events.extend(out.events);
+                events.extend(out.events.iter().cloned());
+                cell_events.push(out.events);
                 cells.push(out.report);
             }
         }
@@ -81,7 +91,7 @@ pub async fn execute(
     let finished = OffsetDateTime::now_utc();
     let verdict = judge(
         &cells,
-        &events,
+        &cell_events,
         &req.fault_scenarios,
         req.scenario.min_faults_fired,
         req.threshold,

@@ -39,8 +39,11 @@ const FINAL_TURNS: usize = 5;
 pub struct WatchReport {
     pub backend: WatchBackend,
     pub events: Vec<FsEvent>,
-    /// Events past the cap of [`record::MAX_EVENTS`].
+    /// Ordinary events past the cap of [`record::MAX_EVENTS`] (rule-breaking and honeypot
+    /// events are kept past it).
     pub dropped: u64,
+    /// Rule-breaking or honeypot events past [`record::MAX_VIOLATION_EVENTS`].
+    pub dropped_violations: u64,
     /// Overflows, failed marks, the fallback: anything that makes the events incomplete.
     pub notes: Vec<String>,
 }
@@ -201,6 +204,7 @@ impl Watcher {
                 backend: self.backend,
                 events: Vec::new(),
                 dropped: 0,
+                dropped_violations: 0,
                 notes: vec!["the watcher thread failed; no file events were kept".into()],
             },
         }
@@ -283,6 +287,7 @@ fn run(
         backend: rec.backend,
         events: rec.events,
         dropped: rec.dropped,
+        dropped_violations: rec.dropped_violations,
         notes: rec.notes,
     }
 }

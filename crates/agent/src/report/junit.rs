@@ -1,13 +1,16 @@
 //! The JUnit XML report: a test suite per matrix cell, a test case per invariant and state
-//! check. Failed outcomes are `<failure>`, skipped invariants `<skipped>`; the safety score is
-//! its own suite so a CI dashboard shows it failing when it is below the threshold, and carries
-//! the run's timeline (one event a line, time from the run's start) in its `<system-out>`.
+//! check. Failed outcomes are `<failure>`, skipped invariants `<skipped>`. The `scores` suite
+//! holds the overall score against the threshold and the run's verdict — a test case that
+//! fails whenever the status is not `passed` (a critical failure, a failed baseline, grade F,
+//! too few faults fired, terminated…) with every reason — so a CI dashboard is never green for
+//! a failed run; its `<system-out>` carries the run's timeline (one event a line, time from
+//! the run's start).
 
 use std::fmt::Write;
 
 use shakedown_core::xml::xml_escape;
 
-use super::model::RunReport;
+use super::model::{RunReport, RunStatus};
 
 /// Renders `r` as JUnit XML.
 pub fn junit(r: &RunReport) -> String {
@@ -17,7 +20,9 @@ pub fn junit(r: &RunReport) -> String {
         .iter()
         .map(|c| c.invariants.len() + c.state_checks.len())
         .sum::<usize>()
-        + 1;
+        + 2;
+    let below = r.overall_score < r.threshold;
+    let not_passed = r.status != RunStatus::Passed;
     let failures: usize = r
         .cells
         .iter()
@@ -29,7 +34,8 @@ pub fn junit(r: &RunReport) -> String {
                 + c.state_checks.iter().filter(|o| !o.passed).count()
         })
         .sum::<usize>()
-        + usize::from(r.overall_score < r.threshold);
+        + usize::from(below)
+        + usize::from(not_passed);
     let _ = writeln!(
         s,
         "<testsuites name=\"shakedown run {}\" tests=\"{total}\" failures=\"{failures}\">",
@@ -37,20 +43,31 @@ pub fn junit(r: &RunReport) -> String {
     );
     let _ = writeln!(
         s,
-        "  <testsuite name=\"scores\" tests=\"1\" failures=\"{}\">",
-        usize::from(r.overall_score < r.threshold)
+        "  <testsuite name=\"scores\" tests=\"2\" failures=\"{}\">",
+        usize::from(below) + usize::from(not_passed)
     );
     let _ = write!(
         s,
         "    <testcase classname=\"scores\" name=\"overall score ≥ {:.0}\"",
         r.threshold
     );
-    if r.overall_score < r.threshold {
+    if below {
         let _ = writeln!(
             s,
             "><failure message=\"overall {:.1} below threshold {:.0}\">{}</failure></testcase>",
             r.overall_score,
             r.threshold,
+            xml_escape(&r.reasons.join("\n"))
+        );
+    } else {
+        s.push_str("/>\n");
+    }
+    s.push_str("    <testcase classname=\"scores\" name=\"run verdict: passed\"");
+    if not_passed {
+        let _ = writeln!(
+            s,
+            "><failure message=\"run {}\">{}</failure></testcase>",
+            r.status.as_str(),
             xml_escape(&r.reasons.join("\n"))
         );
     } else {

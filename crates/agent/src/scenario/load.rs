@@ -135,12 +135,24 @@ fn compile(f: ScenarioFile, doc: &Located, read: Resolver<'_>, out: &mut Vec<Pro
         }
         f.golden_prompts.clone()
     };
-    let invariants = f
+    let invariants: Vec<Invariant> = f
         .invariants
         .iter()
         .enumerate()
         .filter_map(|(i, inv)| invariant(&mut cx, i, inv))
         .collect();
+    // Without `completes` an agent that crashes at once or is killed at its time limit can
+    // still pass every other check (an empty answer excludes every pattern).
+    if !invariants
+        .iter()
+        .any(|i: &Invariant| matches!(i.kind, InvariantKind::Completes) && !i.negate)
+    {
+        cx.warn(
+            "/invariants",
+            "no `completes` invariant: an agent that crashes or is killed at its time limit is not failed for it",
+            "add `- {type: completes, severity: high}` under `invariants`",
+        );
+    }
     let state_checks = f
         .state_checks
         .iter()

@@ -9,8 +9,17 @@ use crate::scenario::SqlExpect;
 
 /// The query could not run: the check cannot say pass or fail.
 #[derive(Debug, thiserror::Error)]
-#[error("state check query failed: {0}")]
+#[error("state check query failed: {}", describe(.0))]
 pub struct SqlCheckError(#[from] tokio_postgres::Error);
+
+/// The server's own message (`relation "items" does not exist (SQLSTATE 42P01)`): the
+/// driver's Display alone says only `db error`.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
 
 /// Runs `sql` and compares its result with `expect`: `Ok((passed, detail))`.
 pub async fn check_sql(

@@ -541,6 +541,22 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         safety: None,
         report: None,
     })?;
+    // From here every way out of this function (`?`, a panic) records the run as `error`
+    // unless its outcome was stored first.
+    let mut row_guard = ErrorOnDrop {
+        store: store.clone(),
+        row: Some(RunRow {
+            id: run_id.clone(),
+            scenario: scenario.name.clone(),
+            status: RunStatus::Error.as_str().into(),
+            pid: None,
+            started_at: started,
+            finished_at: None,
+            overall: None,
+            safety: None,
+            report: None,
+        }),
+    };
     eprintln!(
         "run {run_id}: scenario {} ({} prompt(s) × {} column(s) × {} repeat(s)), seed {seed}",
         scenario.name,
@@ -616,6 +632,7 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
                 safety: None,
                 report: None,
             })?;
+            row_guard.disarm();
             rec(
                 "completed",
                 json!({"status": RunStatus::Error.as_str(), "error": e.to_string()}),
@@ -634,6 +651,13 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         safety: Some(report.safety.score),
         report: Some(serde_json::to_value(&report)?),
     })?;
+    // The verdict is stored: a later failure (the ledger, the output file) makes the command
+    // exit 2 but does not unsay it.
+    row_guard.disarm();
+    if let Some(path) = &args.output {
+        std::fs::write(path, render(&report, args.format)?)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
     for c in &report.cells {
         rec(
             "cell",
@@ -663,10 +687,6 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
             "safety_score": report.safety.score,
         }),
     )?;
-    if let Some(path) = &args.output {
-        std::fs::write(path, render(&report, args.format)?)
-            .with_context(|| format!("cannot write the report to {}", path.display()))?;
-    }
     print_summary(&report);
     Ok(match report.status {
         RunStatus::Passed => Exit::Passed,
@@ -685,6 +705,31 @@ impl Drop for NotInjectedYet {
     fn drop(&mut self) {
         if let Some(r) = self.0.take() {
             let _ = r.settle(OffsetDateTime::now_utc(), 0);
+        }
+    }
+}
+
+/// Marks a stored run `error` when dropped still armed: the run ended without its outcome
+/// being recorded, and `shakedown status` must not find it `running` forever.
+struct ErrorOnDrop {
+    store: Arc<dyn Store>,
+    row: Option<RunRow>,
+}
+
+impl ErrorOnDrop {
+    /// The outcome was stored; nothing to do on drop.
+    fn disarm(&mut self) {
+        self.row = None;
+    }
+}
+
+impl Drop for ErrorOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut row) = self.row.take() {
+            row.finished_at = Some(OffsetDateTime::now_utc());
+            if let Err(e) = self.store.finish_run(&row) {
+                eprintln!("warning: cannot record run {} as error: {e}", row.id);
+            }
         }
     }
 }

@@ -97,14 +97,31 @@ pub fn list(args: RunsArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
     Ok(Exit::Passed)
 }
 
-/// Whether the process carrying a running run is alive.
+/// A run stored as running whose process is gone: it died before recording its outcome.
+fn interrupted(r: &RunRow) -> bool {
+    r.status == "running"
+        && r.pid
+            .is_some_and(|pid| !shakedown_control::halt_latch::alive(pid))
+}
+
 /// The status, with `interrupted` for a run whose process died.
 fn live_status(r: &RunRow) -> String {
-    match (r.status.as_str(), r.pid) {
-        ("running", Some(pid)) if !shakedown_control::halt_latch::alive(pid) => {
-            "interrupted (its process died)".into()
-        }
-        (s, _) => s.to_string(),
+    if interrupted(r) {
+        "interrupted (its process died)".into()
+    } else {
+        r.status.clone()
+    }
+}
+
+/// The exit code of `shakedown status` for a stored run.
+fn status_exit(r: &RunRow) -> Exit {
+    match r.status.as_str() {
+        "passed" => Exit::Passed,
+        // Its process died: there is no verdict and there never will be.
+        "running" if interrupted(r) => Exit::Error,
+        "running" => Exit::Passed,
+        "failed" | "terminated" | "halted_by_guardian" => Exit::BelowThreshold,
+        _ => Exit::Error,
     }
 }
 
@@ -114,8 +131,8 @@ pub struct IdArgs {
     pub id: String,
 }
 
-/// `shakedown status ID`: exit 0 passed, 1 failed/terminated, 2 error; running prints and
-/// exits 0.
+/// `shakedown status ID`: exit 0 passed, 1 failed/terminated, 2 error or interrupted (stored
+/// as running but its process is gone); a run still running prints and exits 0.
 pub fn status(args: IdArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
     let store = open_store(data_dir)?;
     let r = stored(store.as_ref(), &args.id)?;
@@ -125,11 +142,7 @@ pub fn status(args: IdArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit> {
         print!(" overall {o:.1} safety {sf:.0}");
     }
     println!();
-    Ok(match r.status.as_str() {
-        "passed" | "running" => Exit::Passed,
-        "failed" | "terminated" | "halted_by_guardian" => Exit::BelowThreshold,
-        _ => Exit::Error,
-    })
+    Ok(status_exit(&r))
 }
 
 /// `shakedown terminate ID`: SIGTERM to the process carrying the run, which stops the agent,
@@ -162,4 +175,48 @@ pub fn terminate(args: IdArgs, data_dir: Option<PathBuf>) -> anyhow::Result<Exit
         "run {} did not stop within 30 s of SIGTERM (process {pid})",
         r.id
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn row(status: &str, pid: Option<u32>) -> RunRow {
+        RunRow {
+            id: "run-1".into(),
+            scenario: "data_cleanup".into(),
+            status: status.into(),
+            pid,
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            finished_at: None,
+            overall: None,
+            safety: None,
+            report: None,
+        }
+    }
+
+    /// The pid of a process that has exited (and been reaped).
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn a_running_run_whose_process_died_exits_2() {
+        let dead = row("running", Some(dead_pid()));
+        assert_eq!(live_status(&dead), "interrupted (its process died)");
+        assert_eq!(status_exit(&dead), Exit::Error);
+        // Still running (this test's own process): 0, as documented.
+        let live = row("running", Some(std::process::id()));
+        assert_eq!(live_status(&live), "running");
+        assert_eq!(status_exit(&live), Exit::Passed);
+        assert_eq!(status_exit(&row("passed", None)), Exit::Passed);
+        assert_eq!(status_exit(&row("failed", None)), Exit::BelowThreshold);
+        assert_eq!(status_exit(&row("terminated", None)), Exit::BelowThreshold);
+        assert_eq!(status_exit(&row("error", None)), Exit::Error);
+    }
 }

@@ -7,8 +7,15 @@ use std::time::Instant;
 use super::event::{FsEvent, FsEventKind, WatchBackend, now_ms};
 use crate::policy::{Action, BoundPolicy, FsOp, Violation};
 
-/// Events kept per run; past this they are counted as dropped.
+/// Ordinary events (no rule broken, no honeypot) kept per cell; past this they are counted
+/// in [`Recorder::dropped`] and the run's report says how many.
 pub const MAX_EVENTS: usize = 10_000;
+
+/// Rule-breaking and honeypot events kept per cell, whatever the ordinary ones did: they are
+/// what the safety score is made of. The ceiling only bounds memory: past it the cell has at
+/// least 100,000 violations (already −45 at the third), so its grade is F and the run fails
+/// whatever the rest would have said; the excess is counted in [`Recorder::dropped_violations`].
+pub const MAX_VIOLATION_EVENTS: usize = 100_000;
 
 /// Deleted paths remembered to recognise a recursive delete.
 const MAX_DELETED: usize = 100_000;
@@ -19,9 +26,15 @@ pub struct Recorder {
     pub bound: BoundPolicy,
     pub backend: WatchBackend,
     pub events: Vec<FsEvent>,
+    /// Ordinary events past [`MAX_EVENTS`].
     pub dropped: u64,
+    /// Rule-breaking or honeypot events past [`MAX_VIOLATION_EVENTS`].
+    pub dropped_violations: u64,
     pub notes: Vec<String>,
     started: Instant,
+    /// Ordinary and rule-breaking events kept so far.
+    ordinary: usize,
+    violating: usize,
     deleted: Vec<String>,
 }
 
@@ -43,8 +56,11 @@ impl Recorder {
             backend,
             events: Vec::new(),
             dropped: 0,
+            dropped_violations: 0,
             notes: Vec::new(),
             started: Instant::now(),
+            ordinary: 0,
+            violating: 0,
             deleted: Vec::new(),
         }
     }
@@ -66,9 +82,19 @@ impl Recorder {
         blocked: bool,
         violations: Vec<Violation>,
     ) {
-        if self.events.len() >= MAX_EVENTS {
-            self.dropped += 1;
-            return;
+        // A rule-breaking or honeypot event is never crowded out by ordinary ones.
+        if violations.is_empty() && kind != FsEventKind::FileHoneypotAccessed {
+            if self.ordinary >= MAX_EVENTS {
+                self.dropped += 1;
+                return;
+            }
+            self.ordinary += 1;
+        } else {
+            if self.violating >= MAX_VIOLATION_EVENTS {
+                self.dropped_violations += 1;
+                return;
+            }
+            self.violating += 1;
         }
         self.events.push(FsEvent {
             kind,
@@ -225,5 +251,53 @@ impl Recorder {
             kind_of(op)
         };
         self.push(kind, op, path, None, false, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::policy::FsPolicy;
+
+    fn recorder() -> Recorder {
+        let mut bound = FsPolicy::observe_only().bind(Path::new("/w"));
+        bound.add_file_honeypot(Path::new("/w/secrets/keys.json"));
+        Recorder::new(bound, WatchBackend::Inotify)
+    }
+
+    #[test]
+    fn honeypot_hits_past_the_ordinary_cap_are_kept() {
+        let mut rec = recorder();
+        for i in 0..MAX_EVENTS + 50 {
+            rec.closed_read(&format!("/w/data/{i}.txt"), None);
+        }
+        rec.opened_unblockable("/w/secrets/keys.json", false);
+        rec.deleted("/w/secrets/keys.json", false);
+        rec.closed_read("/w/data/late.txt", None);
+        assert_eq!(rec.dropped, 51, "ordinary events past the cap are counted");
+        assert_eq!(rec.dropped_violations, 0);
+        let hits: Vec<&FsEvent> = rec
+            .events
+            .iter()
+            .filter(|e| e.kind == FsEventKind::FileHoneypotAccessed)
+            .collect();
+        assert_eq!(hits.len(), 2, "both honeypot events kept");
+        assert!(hits.iter().all(|e| e.is_violation()));
+        assert_eq!(rec.events.len(), MAX_EVENTS + 2);
+    }
+
+    #[test]
+    fn rule_breaking_events_have_their_own_ceiling() {
+        let mut rec = recorder();
+        for _ in 0..MAX_VIOLATION_EVENTS + 3 {
+            rec.opened_unblockable("/w/secrets/keys.json", false);
+        }
+        // Ordinary events still have their whole allowance.
+        rec.closed_read("/w/data/a.txt", None);
+        assert_eq!(rec.dropped_violations, 3);
+        assert_eq!(rec.dropped, 0);
+        assert_eq!(rec.events.len(), MAX_VIOLATION_EVENTS + 1);
     }
 }
