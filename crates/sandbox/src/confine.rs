@@ -17,7 +17,9 @@
 //! 6.7): `connect(2)` only to the `--connect-tcp` ports (the run's SQL and fault proxies), and
 //! `bind(2)` of any TCP port refused, so the agent cannot reach the database server around the
 //! SQL proxy nor serve anything. Landlock's network rules name ports, not addresses, and cover
-//! TCP only (UDP, raw and unix sockets are not theirs); see `docs/sandbox.md`.
+//! TCP only (UDP, raw and unix sockets are not theirs); see `docs/sandbox.md`. On kernels with
+//! Landlock scopes (ABI 6) the agent also cannot signal processes outside its sandbox nor
+//! reach abstract unix sockets made outside it.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -25,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, Ruleset,
-    RulesetAttr, RulesetCreatedAttr, RulesetStatus, path_beneath_rules,
+    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, path_beneath_rules,
 };
 use nix::sys::resource::{Resource, setrlimit};
 
@@ -37,6 +39,21 @@ const REQUIRED_ABI: ABI = ABI::V3;
 /// The Landlock ABI whose network rights (TCP bind and connect) we require when the network
 /// is confined.
 const NET_ABI: ABI = ABI::V4;
+
+/// The Landlock ABI whose scopes we add when the kernel has them (Linux 6.12): no signals to
+/// processes outside the sandbox (the database server, Shakedown itself), no connecting to
+/// abstract unix sockets made outside it. Not required: older kernels confine without them.
+const SCOPE_ABI: ABI = ABI::V6;
+
+/// Whether the running kernel can enforce [`SCOPE_ABI`]'s scopes.
+pub fn scopes_supported() -> bool {
+    Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(handled())
+        .and_then(|r| r.scope(Scope::from_all(SCOPE_ABI)))
+        .and_then(|r| r.create())
+        .is_ok()
+}
 
 /// Devices any program may need to write; never a place to leave data.
 const WRITABLE_DEVICES: [&str; 4] = ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"];
@@ -91,12 +108,16 @@ fn net_unavailable(reason: impl std::fmt::Display) -> SandboxError {
     }
 }
 
-/// The file-system rule set, plus the network rights when `net` (each a hard requirement).
+/// The file-system rule set, plus the network rights when `net` (each a hard requirement),
+/// plus the scopes when the kernel has them.
 fn ruleset(net: bool) -> Result<Ruleset, SandboxError> {
-    let rs = Ruleset::default()
+    let mut rs = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(handled())
         .map_err(unavailable)?;
+    if scopes_supported() {
+        rs = rs.scope(Scope::from_all(SCOPE_ABI)).map_err(unavailable)?;
+    }
     if !net {
         return Ok(rs);
     }

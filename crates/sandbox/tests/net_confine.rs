@@ -1,7 +1,8 @@
 //! Landlock's network rules on a real agent: through the `shakedown-confine` launcher a
 //! confined agent connects over TCP only to the ports it was given (the run's proxies), every
 //! other loopback port and every bind fails with `EACCES`; `--no-net-sandbox` leaves TCP open.
-//! Also the read denial that hides Shakedown's own data (the admin password file).
+//! Also the read denial that hides Shakedown's own data (the admin password file), and the
+//! signal scope that keeps the agent from killing processes outside its sandbox.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -162,4 +163,44 @@ open("out.txt", "w").write("done")
         std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
         "done"
     );
+}
+
+#[tokio::test]
+async fn a_confined_agent_cannot_signal_processes_outside_its_sandbox() {
+    if !shakedown_sandbox::confine::scopes_supported() {
+        // Kernels before 6.12 have no signal scope; nothing to check here.
+        eprintln!("skipped: this kernel has no Landlock scopes (ABI 6)");
+        return;
+    }
+    let base = tempfile::tempdir().unwrap();
+    let dir = Workdir::create(base.path(), &[]).unwrap();
+    // Stands for the database server: a process of ours, outside the agent's sandbox.
+    let mut outsider = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let code = format!(
+        r#"
+import errno, os, signal, subprocess
+try:
+    os.kill({pid}, signal.SIGKILL)
+    print("outsider KILLED")
+except OSError as e:
+    print("outsider", errno.errorcode[e.errno])
+child = subprocess.Popen(["sleep", "30"])
+os.kill(child.pid, signal.SIGKILL)
+print("own child", child.wait())
+"#,
+        pid = outsider.id()
+    );
+    let out = AgentProcess::spawn(spec(&code, &dir))
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    let alive = outsider.try_wait().unwrap().is_none();
+    let _ = outsider.kill();
+    let _ = outsider.wait();
+    assert_eq!(out.stdout, "outsider EPERM\nown child -9\n", "{out:?}");
+    assert!(alive, "the agent killed a process outside its sandbox");
 }
