@@ -1,13 +1,19 @@
 //! The managed cluster: one PostgreSQL cluster in Shakedown's data directory, created on first
 //! use and left running between agent runs so per-scenario templates stay warm (a run then
-//! only clones a database). Its superuser is reached only over a unix socket in a private
-//! directory; agents log in over TCP on 127.0.0.1 with per-run SCRAM roles.
+//! only clones a database). Nobody logs in over its unix socket (`local all all reject`: an
+//! agent runs as the same OS user as Shakedown, or as root, so `peer` could not tell them
+//! apart); everyone — Shakedown as the superuser `shakedown_admin`, agents through the SQL
+//! proxy with per-run roles — logs in over TCP on 127.0.0.1 with SCRAM.
 //!
-//! Layout under the root: `data/` (the cluster), `sock/` (the unix socket), `server.log`,
-//! `admin.pw` (mode 0600: the password of `shakedown_admin`, the superuser Shakedown itself
-//! uses over TCP for sandbox databases and chaos actions), `.lock` (held while a process
-//! checks or starts the cluster, so two `shakedown run`s at once never race to initdb or start
-//! it twice).
+//! Layout under the root: `data/` (the cluster), `sock/` (the unix socket, which refuses every
+//! login), `server.log`, `admin.pw` (mode 0600: the password of `shakedown_admin`, set by
+//! `initdb --pwfile`), `.lock` (held while a process checks or starts the cluster, so two
+//! `shakedown run`s at once never race to initdb or start it twice).
+//!
+//! A cluster made by an older Shakedown (`local all all trust`) is upgraded on start: its
+//! admin password is made over the socket while trust still lets us in, if it has none yet,
+//! then `pg_hba.conf` is rewritten and the server reloaded, and the start waits until the
+//! socket refuses logins.
 
 use std::fs::{File, OpenOptions};
 use std::net::TcpListener;
@@ -17,10 +23,14 @@ use std::process::Command;
 use crate::PgError;
 use crate::binaries::{RunAs, pg_bin_dir, run};
 
-const SUPERUSER: &str = "postgres";
-/// The superuser Shakedown logs in as over TCP (SCRAM).
+/// The bootstrap superuser of clusters made before the socket was closed (reached over the
+/// socket with trust only while such a cluster is upgraded).
+const LEGACY_SUPERUSER: &str = "postgres";
+/// The superuser Shakedown logs in as over TCP (SCRAM); initdb's bootstrap superuser.
 pub const ADMIN_ROLE: &str = "shakedown_admin";
 const START_ATTEMPTS: usize = 3;
+/// How long a start waits for a reloaded `pg_hba.conf` to close the socket.
+const RELOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Settings for a sandbox cluster: durability traded for speed (a sandbox database lives
 /// for one run), scram passwords, loopback only.
@@ -35,7 +45,10 @@ const SETTINGS: &str = "\n# shakedown managed sandbox cluster\n\
     log_min_messages = warning\n\
     logging_collector = off\n";
 
-const HBA: &str = "local all all trust\n\
+/// Who may log in, and how: no `trust` anywhere and no unix-socket logins at all (Shakedown
+/// does not need them; an agent could be the very OS user the server runs as).
+pub const HBA: &str = "# shakedown managed sandbox cluster: SCRAM over TCP on loopback only\n\
+    local all all reject\n\
     host all all 127.0.0.1/32 scram-sha-256\n";
 
 /// A running managed cluster.
@@ -72,13 +85,97 @@ impl ManagedServer {
         if !server.data_dir().join("PG_VERSION").exists() {
             server.initdb()?;
         }
-        match server.running_port() {
+        let running = server.running_port();
+        let mut open = !server.hba_is_current();
+        if open && running.is_none() && server.read_admin_password().is_some() {
+            // An old cluster that is down and already has its password: close it before it
+            // ever starts again.
+            server.write_hba()?;
+            open = false;
+        }
+        match running {
             Some(port) => server.port = port,
             None => server.start()?,
         }
-        server.admin_password = server.ensure_admin()?;
+        if open {
+            server.upgrade_hba()?;
+        }
+        server.admin_password = server.read_admin_password().ok_or_else(|| {
+            PgError::Invalid(format!(
+                "the managed cluster in {} has no admin password file (admin.pw); \
+                 `shakedown pg-sandbox destroy` removes the cluster so the next run makes a new one",
+                server.root.display()
+            ))
+        })?;
         drop(lock);
         Ok(server)
+    }
+
+    /// Where the cluster lives: its data directory, socket, log and admin password (not the
+    /// `root` given to [`ManagedServer::ensure`] when we run as root). Agents may not read it.
+    pub fn home(&self) -> &Path {
+        &self.root
+    }
+
+    fn hba_path(&self) -> PathBuf {
+        self.data_dir().join("pg_hba.conf")
+    }
+
+    fn hba_is_current(&self) -> bool {
+        std::fs::read_to_string(self.hba_path()).is_ok_and(|t| t == HBA)
+    }
+
+    fn write_hba(&self) -> Result<(), PgError> {
+        let hba = self.hba_path();
+        std::fs::write(&hba, HBA).map_err(|source| PgError::File { path: hba, source })
+    }
+
+    fn read_admin_password(&self) -> Option<String> {
+        let pw = std::fs::read_to_string(self.root.join("admin.pw")).ok()?;
+        Some(pw.trim().to_string()).filter(|p| !p.is_empty())
+    }
+
+    /// Closes a running cluster made with the old `local all all trust`: makes the admin
+    /// role over the socket if it has none yet (the last use of that trust), rewrites
+    /// `pg_hba.conf`, reloads, and waits until the socket refuses logins.
+    fn upgrade_hba(&self) -> Result<(), PgError> {
+        if self.read_admin_password().is_none() {
+            self.legacy_make_admin()?;
+        }
+        self.write_hba()?;
+        let mut reload = self.tool("pg_ctl");
+        reload.arg("-D").arg(self.data_dir()).arg("reload");
+        run("pg_ctl reload", &mut reload)?;
+        let deadline = std::time::Instant::now() + RELOAD_WAIT;
+        loop {
+            match self.socket_login(LEGACY_SUPERUSER) {
+                Err(PgError::Command { output, .. }) if output.contains("pg_hba.conf rejects") => {
+                    return Ok(());
+                }
+                _ if std::time::Instant::now() >= deadline => {
+                    return Err(PgError::Invalid(format!(
+                        "the managed cluster in {} still accepts logins on its unix socket {} s \
+                         after pg_hba.conf was rewritten and reloaded; stop it with \
+                         `shakedown pg-sandbox stop` so it starts with the new rules",
+                        self.root.display(),
+                        RELOAD_WAIT.as_secs()
+                    )));
+                }
+                _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// Tries one login over the unix socket as `user` (as the OS user we are), running
+    /// `SELECT 1`; psql's output on failure.
+    pub fn socket_login(&self, user: &str) -> Result<String, PgError> {
+        let mut cmd = Command::new(self.bin.join("psql"));
+        cmd.args(["-X", "-q", "-w", "-h"])
+            .arg(self.socket_dir())
+            .args(["-p", &self.port.to_string(), "-U", user, "-d", "postgres"])
+            .args(["-c", "SELECT 1"])
+            .env_remove("PGPASSWORD");
+        run("a unix-socket login", &mut cmd)
     }
 
     /// The TCP port on 127.0.0.1.
@@ -120,47 +217,33 @@ impl ManagedServer {
         )
     }
 
-    /// The admin role's password, created on first start and kept in `admin.pw` (0600).
-    fn ensure_admin(&self) -> Result<String, PgError> {
-        let path = self.root.join("admin.pw");
-        if let Ok(pw) = std::fs::read_to_string(&path)
-            && !pw.trim().is_empty()
-        {
-            return Ok(pw.trim().to_string());
-        }
-        let pw: String = {
-            use rand::Rng;
-            rand::rng()
-                .sample_iter(rand::distr::Alphanumeric)
-                .take(32)
-                .map(char::from)
-                .collect()
-        };
+    /// Makes `shakedown_admin` in a cluster of an older Shakedown that has none, over the unix
+    /// socket with the trust that cluster still has; the SQL (with the password) goes on
+    /// stdin, never on a command line.
+    fn legacy_make_admin(&self) -> Result<(), PgError> {
+        let pw = new_password();
         let sql = format!(
             "DO $$ BEGIN \
                IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{ADMIN_ROLE}') THEN \
                  ALTER ROLE {ADMIN_ROLE} WITH SUPERUSER LOGIN PASSWORD '{pw}'; \
                ELSE \
                  CREATE ROLE {ADMIN_ROLE} WITH SUPERUSER LOGIN PASSWORD '{pw}'; \
-               END IF; END $$"
+               END IF; END $$;\n"
         );
         let mut cmd = Command::new(self.bin.join("psql"));
-        cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+        cmd.args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(self.socket_dir())
             .args([
                 "-p",
                 &self.port.to_string(),
                 "-U",
-                SUPERUSER,
+                LEGACY_SUPERUSER,
                 "-d",
                 "postgres",
-                "-c",
-                &sql,
             ])
             .env_remove("PGPASSWORD");
-        run("creating the admin role", &mut cmd)?;
-        write_private(&path, &pw)?;
-        Ok(pw)
+        run_with_stdin("creating the admin role", &mut cmd, &sql)?;
+        write_private(&self.root.join("admin.pw"), &pw)
     }
 
     /// Stops the server (fast shutdown). The cluster stays on disk for the next start.
@@ -205,15 +288,26 @@ impl ManagedServer {
             set_private(dir)?;
             self.run_as.own(dir)?;
         }
+        // The admin's password is set by initdb itself, so the cluster never has a moment
+        // without a password. initdb (possibly as `postgres`) reads it from a file of its own
+        // that is removed at once.
+        let pw = new_password();
+        let pwfile = self.root.join(".initdb.pw");
+        write_private(&pwfile, &pw)?;
+        self.run_as.own(&pwfile)?;
         let mut cmd = self.tool("initdb");
         cmd.arg("-D")
             .arg(&data)
-            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C"])
-            .args(["--no-sync", "--no-instructions"]);
-        run("initdb", &mut cmd)?;
+            .args(["-U", ADMIN_ROLE, "--pwfile"])
+            .arg(&pwfile)
+            .args(["--auth-local=reject", "--auth-host=scram-sha-256"])
+            .args(["-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"]);
+        let made = run("initdb", &mut cmd);
+        let _ = std::fs::remove_file(&pwfile);
+        made?;
         append(&data.join("postgresql.conf"), SETTINGS)?;
-        let hba = data.join("pg_hba.conf");
-        std::fs::write(&hba, HBA).map_err(|source| PgError::File { path: hba, source })
+        self.write_hba()?;
+        write_private(&self.root.join("admin.pw"), &pw)
     }
 
     /// The port of a server already running on this data directory, if any.
@@ -301,6 +395,51 @@ fn lock(root: &Path) -> Result<File, PgError> {
         })?;
     f.lock().map_err(|source| PgError::File { path, source })?;
     Ok(f)
+}
+
+/// A fresh 32-character alphanumeric password.
+fn new_password() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}
+
+/// [`run`] with `input` on the command's stdin.
+fn run_with_stdin(step: &str, cmd: &mut Command, input: &str) -> Result<String, PgError> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let program = format!("{:?}", cmd.get_program());
+    let spawn_err = |source| PgError::Spawn {
+        program: program.clone(),
+        source,
+    };
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_err)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).map_err(spawn_err)?;
+    }
+    let out = child.wait_with_output().map_err(spawn_err)?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(PgError::Command {
+            step: step.to_string(),
+            status: out.status.to_string(),
+            output: text,
+        })
+    }
 }
 
 /// Writes `text` to a new file readable only by its owner.

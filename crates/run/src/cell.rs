@@ -256,6 +256,12 @@ async fn run_in_db(
         AgentTarget::Command(command) => {
             let mut spec = AgentSpec::new(command.clone(), &workdir, req.scenario.timeout);
             spec.confine = req.fs_sandbox;
+            // The agent reaches the database only through the policing proxy and HTTP only
+            // through the fault proxy: the server's own port (and every other) is refused.
+            spec.connect_tcp = req
+                .net_sandbox
+                .then(|| vec![pg_port, fault_proxy.addr().port()]);
+            spec.deny_read = req.protected.clone();
             spec.launcher = req.launcher.clone();
             spec.stdin = plan.prompt.to_string();
             spec.halt = cell_halt.clone();
@@ -284,10 +290,8 @@ async fn run_in_db(
                 ("https_proxy".into(), proxy_base.clone()),
                 ("PGCONNECT_TIMEOUT".into(), "10".into()),
             ];
-            if let Some(bundle) = ca_bundle(
-                workdir.root().parent().unwrap_or(&req.work_root),
-                fault_proxy.ca_cert_path(),
-            ) {
+            // In the cell's root (outside `work/`): the data directory around it is unreadable.
+            if let Some(bundle) = ca_bundle(workdir.root(), fault_proxy.ca_cert_path()) {
                 for var in [
                     "SSL_CERT_FILE",
                     "REQUESTS_CA_BUNDLE",

@@ -64,6 +64,13 @@ pub struct RunRequest {
     pub weights: PhaseWeights,
     /// Confine the agent with Landlock (`--no-fs-sandbox` turns it off).
     pub fs_sandbox: bool,
+    /// Confine a confined agent's TCP too, to the cell's SQL and fault proxies
+    /// (`--no-net-sandbox` turns it off; meaningless without `fs_sandbox`).
+    pub net_sandbox: bool,
+    /// Paths the agent may not read (Landlock): Shakedown's data directory and the managed
+    /// cluster's home, which hold the admin password, the cluster's files and other runs. The
+    /// cell's own working directory inside them stays usable.
+    pub protected: Vec<PathBuf>,
     pub fs_policy: Option<FsPolicy>,
     pub seed: u64,
     /// Where cells' working directories are made.

@@ -119,6 +119,9 @@ pub async fn start_faults(
     let mut config = config.cloned().unwrap_or_default();
     let mut settings = ProxySettings {
         ca_dir: Some(ca_dir.display().to_string()),
+        // Always intercepted: an untouched CONNECT tunnel to a loopback port would carry the
+        // agent to the database server around the SQL proxy.
+        intercept_tls: true,
         ..config.proxy.clone()
     };
     if let Some(up) = llm_upstream {

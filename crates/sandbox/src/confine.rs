@@ -12,14 +12,22 @@
 //!
 //! Landlock ABI 3 (Linux 6.2) is a hard requirement: ABI 1 and 2 cannot stop `truncate(2)` of
 //! a file outside, so a kernel without it is refused rather than half-enforced.
+//!
+//! Network: unless `--no-net-sandbox` is given, TCP is confined too (Landlock ABI 4, Linux
+//! 6.7): `connect(2)` only to the `--connect-tcp` ports (the run's SQL and fault proxies), and
+//! `bind(2)` of any TCP port refused, so the agent cannot reach the database server around the
+//! SQL proxy nor serve anything. Landlock's network rules name ports, not addresses, and cover
+//! TCP only (UDP, raw and unix sockets are not theirs); see `docs/sandbox.md`. On kernels with
+//! Landlock scopes (ABI 6) the agent also cannot signal processes outside its sandbox nor
+//! reach abstract unix sockets made outside it.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    ABI, Access, AccessFs, BitFlags, CompatLevel, Compatible, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus, path_beneath_rules,
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, path_beneath_rules,
 };
 use nix::sys::resource::{Resource, setrlimit};
 
@@ -27,6 +35,25 @@ use crate::error::SandboxError;
 
 /// The Landlock ABI whose file-system rights we require in full.
 const REQUIRED_ABI: ABI = ABI::V3;
+
+/// The Landlock ABI whose network rights (TCP bind and connect) we require when the network
+/// is confined.
+const NET_ABI: ABI = ABI::V4;
+
+/// The Landlock ABI whose scopes we add when the kernel has them (Linux 6.12): no signals to
+/// processes outside the sandbox (the database server, Shakedown itself), no connecting to
+/// abstract unix sockets made outside it. Not required: older kernels confine without them.
+const SCOPE_ABI: ABI = ABI::V6;
+
+/// Whether the running kernel can enforce [`SCOPE_ABI`]'s scopes.
+pub fn scopes_supported() -> bool {
+    Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(handled())
+        .and_then(|r| r.scope(Scope::from_all(SCOPE_ABI)))
+        .and_then(|r| r.create())
+        .is_ok()
+}
 
 /// Devices any program may need to write; never a place to leave data.
 const WRITABLE_DEVICES: [&str; 4] = ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"];
@@ -48,6 +75,9 @@ pub struct ConfineSpec {
     /// Paths (outside the write directories) whose files may not be read: the policy's
     /// blocking rules for reads outside the working directory.
     pub deny_read: Vec<PathBuf>,
+    /// TCP confinement: `Some(ports)` lets the agent connect only to these TCP ports (any
+    /// address) and bind none; `None` leaves the network unconfined (`--no-net-sandbox`).
+    pub connect_tcp: Option<Vec<u16>>,
     pub program: OsString,
     pub args: Vec<OsString>,
 }
@@ -72,18 +102,59 @@ fn handled() -> BitFlags<AccessFs> {
     AccessFs::from_all(REQUIRED_ABI)
 }
 
-fn ruleset() -> Result<Ruleset, SandboxError> {
-    Ruleset::default()
-        .set_compatibility(CompatLevel::HardRequirement)
-        .handle_access(handled())
-        .map_err(unavailable)
+fn net_unavailable(reason: impl std::fmt::Display) -> SandboxError {
+    SandboxError::LandlockNetUnavailable {
+        reason: reason.to_string(),
+    }
 }
 
-/// Checks, without restricting this process, that the kernel can enforce the full rule set.
-/// Call before spawning a confined agent so the refusal is a typed error, not an exit status.
+/// The file-system rule set, plus the network rights when `net` (each a hard requirement),
+/// plus the scopes when the kernel has them.
+fn ruleset(net: bool) -> Result<Ruleset, SandboxError> {
+    let mut rs = Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(handled())
+        .map_err(unavailable)?;
+    if scopes_supported() {
+        rs = rs.scope(Scope::from_all(SCOPE_ABI)).map_err(unavailable)?;
+    }
+    if !net {
+        return Ok(rs);
+    }
+    rs.handle_access(AccessNet::from_all(NET_ABI))
+        .map_err(net_unavailable)
+}
+
+/// Checks, without restricting this process, that the kernel can enforce the full
+/// file-system rule set. Call before spawning a confined agent so the refusal is a typed
+/// error, not an exit status.
 pub fn probe_landlock() -> Result<(), SandboxError> {
-    ruleset()?.create().map_err(unavailable)?;
+    ruleset(false)?.create().map_err(unavailable)?;
     Ok(())
+}
+
+/// Checks, without restricting this process, that the kernel can also confine TCP (Landlock
+/// ABI 4); the refusal, [`SandboxError::LandlockNetUnavailable`], names `--no-net-sandbox`.
+pub fn probe_landlock_net() -> Result<(), SandboxError> {
+    probe_landlock()?;
+    ruleset(true)?.create().map_err(net_unavailable)?;
+    Ok(())
+}
+
+/// Whether a confined agent's TCP is confined too, decided before anything starts: nothing to
+/// decide when the agent is not confined at all (`fs_confined` false: `--no-fs-sandbox` also
+/// drops the network rules, as there is no launcher); `--no-net-sandbox` says no without
+/// asking the kernel; otherwise `probe` (in production [`probe_landlock_net`]) must succeed.
+pub fn decide_net_confinement(
+    fs_confined: bool,
+    no_net_sandbox: bool,
+    probe: impl FnOnce() -> Result<(), SandboxError>,
+) -> Result<bool, SandboxError> {
+    if !fs_confined || no_net_sandbox {
+        return Ok(false);
+    }
+    probe()?;
+    Ok(true)
 }
 
 /// Whether agents are confined, decided before anything starts: `--no-fs-sandbox`
@@ -110,9 +181,15 @@ pub fn restrict(spec: &ConfineSpec) -> Result<ConfineStatus, SandboxError> {
     }
     let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate;
     let (readable, listable) = read_grants(&spec.deny_read, &spec.write);
-    let status = ruleset()?
-        .create()
-        .map_err(unavailable)?
+    let net = spec.connect_tcp.is_some();
+    let mut created = ruleset(net)?.create().map_err(unavailable)?;
+    // No bind rule at all: every TCP bind is refused. Connect only to the listed ports.
+    for &port in spec.connect_tcp.iter().flatten() {
+        created = created
+            .add_rule(NetPort::new(port, AccessNet::ConnectTcp))
+            .map_err(net_unavailable)?;
+    }
+    let status = created
         .add_rules(path_beneath_rules(
             readable,
             AccessFs::from_read(REQUIRED_ABI),
@@ -205,7 +282,8 @@ pub fn confine_and_exec(spec: &ConfineSpec) -> SandboxError {
 
 /// The launcher's usage line, printed on a bad command line.
 pub const USAGE: &str = "usage: shakedown-confine [--write DIR]... [--deny-read PATH]... \
-                         [--max-file-size BYTES] [--allow-symlinks] -- CMD [ARGS...]";
+                         [--max-file-size BYTES] [--allow-symlinks] \
+                         [--connect-tcp PORT]... [--no-net-sandbox] -- CMD [ARGS...]";
 
 /// Parses the launcher's arguments (without the program name).
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<ConfineSpec, String> {
@@ -215,9 +293,11 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<ConfineSpe
         max_file_size: None,
         allow_symlinks: false,
         deny_read: Vec::new(),
+        connect_tcp: Some(Vec::new()),
         program: OsString::new(),
         args: Vec::new(),
     };
+    let mut no_net = false;
     while let Some(arg) = it.next() {
         match arg.to_str() {
             Some("--write") => {
@@ -237,7 +317,26 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<ConfineSpe
                 let path = it.next().ok_or("--deny-read needs a path")?;
                 spec.deny_read.push(PathBuf::from(path));
             }
+            Some("--connect-tcp") => {
+                let port = it
+                    .next()
+                    .and_then(|p| p.to_str().and_then(|s| s.parse::<u16>().ok()))
+                    .filter(|&p| p != 0)
+                    .ok_or("--connect-tcp needs a TCP port (1-65535)")?;
+                if let Some(ports) = spec.connect_tcp.as_mut() {
+                    ports.push(port);
+                }
+            }
+            Some("--no-net-sandbox") => no_net = true,
             Some("--") => {
+                if no_net {
+                    if spec.connect_tcp.as_ref().is_some_and(|p| !p.is_empty()) {
+                        return Err(
+                            "--connect-tcp and --no-net-sandbox contradict each other".into()
+                        );
+                    }
+                    spec.connect_tcp = None;
+                }
                 spec.program = it.next().ok_or("no command after --")?;
                 spec.args = it.collect();
                 return Ok(spec);
@@ -285,6 +384,15 @@ pub fn to_args(spec: &ConfineSpec) -> Vec<OsString> {
         out.push("--deny-read".into());
         out.push(d.clone().into_os_string());
     }
+    match &spec.connect_tcp {
+        Some(ports) => {
+            for p in ports {
+                out.push("--connect-tcp".into());
+                out.push(p.to_string().into());
+            }
+        }
+        None => out.push("--no-net-sandbox".into()),
+    }
     out.push("--".into());
     out.push(spec.program.clone());
     out.extend(spec.args.iter().cloned());
@@ -302,10 +410,22 @@ mod tests {
             max_file_size: Some(10),
             allow_symlinks: true,
             deny_read: vec!["/root".into()],
+            connect_tcp: Some(vec![5432, 8080]),
             program: "python3".into(),
             args: vec!["-c".into(), "--write".into()],
         };
         assert_eq!(parse_args(to_args(&spec)).unwrap(), spec);
+        let unconfined_net = ConfineSpec {
+            connect_tcp: None,
+            ..spec
+        };
+        assert_eq!(
+            parse_args(to_args(&unconfined_net)).unwrap(),
+            unconfined_net
+        );
+        // Without either flag the network is confined with no port open: fail closed.
+        let bare = parse_args(["--write", "/a", "--", "x"].map(OsString::from)).unwrap();
+        assert_eq!(bare.connect_tcp, Some(vec![]));
     }
 
     #[test]
@@ -315,6 +435,17 @@ mod tests {
             vec!["--write", "/a"],
             vec!["--"],
             vec!["-x", "--", "a"],
+            vec!["--write", "/a", "--connect-tcp", "0", "--", "a"],
+            vec!["--write", "/a", "--connect-tcp", "http", "--", "a"],
+            vec![
+                "--write",
+                "/a",
+                "--connect-tcp",
+                "1",
+                "--no-net-sandbox",
+                "--",
+                "a",
+            ],
         ] {
             let args = args.into_iter().map(OsString::from);
             assert!(parse_args(args).is_err());
@@ -376,6 +507,28 @@ mod tests {
         assert!(!confine && !asked);
         // A kernel with Landlock confines.
         assert!(decide_confinement(false, || Ok(())).unwrap());
+    }
+
+    #[test]
+    fn without_network_rules_the_run_is_refused_naming_no_net_sandbox() {
+        let old_kernel = || Err(net_unavailable("the running kernel has Landlock ABI 3"));
+        let err = decide_net_confinement(true, false, old_kernel).unwrap_err();
+        assert!(matches!(err, SandboxError::LandlockNetUnavailable { .. }));
+        let text = err.to_string();
+        assert!(text.contains("pass --no-net-sandbox"), "{text}");
+        assert!(text.contains("Linux 6.7"), "{text}");
+        assert!(text.contains("ABI 3"), "{text}");
+        // --no-net-sandbox, or an agent not confined at all, never asks the kernel.
+        for (fs, no_net) in [(true, true), (false, false)] {
+            let mut asked = false;
+            let confine = decide_net_confinement(fs, no_net, || {
+                asked = true;
+                old_kernel()
+            })
+            .unwrap();
+            assert!(!confine && !asked);
+        }
+        assert!(decide_net_confinement(true, false, || Ok(())).unwrap());
     }
 
     #[test]

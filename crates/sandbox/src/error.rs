@@ -1,5 +1,5 @@
 //! The sandbox's one error type. Every variant says what to do about it; the Landlock one names
-//! the kernel requirement and the `--no-fs-sandbox` escape hatch.
+//! the kernel requirement and the `--no-fs-sandbox` (or `--no-net-sandbox`) escape hatch.
 
 use std::path::PathBuf;
 
@@ -14,6 +14,15 @@ pub enum SandboxError {
          unconfined (its file operations are still observed)"
     )]
     LandlockUnavailable { reason: String },
+    /// The kernel's Landlock cannot confine TCP (ABI 4, Linux 6.7, is needed).
+    #[error(
+        "Landlock cannot confine the agent's network: {reason}. Shakedown needs Linux 6.7 or \
+         newer (Landlock ABI 4) so the agent can reach only the run's SQL and fault proxies \
+         over TCP, not the database server behind them; pass --no-net-sandbox to run with the \
+         file-system confinement only (the agent can then connect to any TCP port, the database \
+         server's included, around the SQL policy)"
+    )]
+    LandlockNetUnavailable { reason: String },
     /// A file of the working directory would land outside it.
     #[error("file path `{path}` is not a plain relative path inside the working directory")]
     BadFilePath { path: PathBuf },

@@ -109,6 +109,10 @@ pub struct AgentSpec {
     pub allow_symlinks: bool,
     /// Passed to the launcher: paths outside the run whose files may not be read.
     pub deny_read: Vec<PathBuf>,
+    /// Passed to the launcher: `Some(ports)` confines TCP to connecting to these ports (the
+    /// run's proxies) and binding none; `None` leaves the network open (`--no-net-sandbox`).
+    /// Ignored when `confine` is false.
+    pub connect_tcp: Option<Vec<u16>>,
     pub output_cap: usize,
     pub grace: Duration,
     /// Cancel to terminate the run (Ctrl-C, `shakedown terminate`).
@@ -131,6 +135,7 @@ impl AgentSpec {
             max_file_size: None,
             allow_symlinks: true,
             deny_read: Vec::new(),
+            connect_tcp: Some(Vec::new()),
             output_cap: DEFAULT_OUTPUT_CAP,
             grace: DEFAULT_GRACE,
             halt: CancellationToken::new(),
@@ -141,11 +146,11 @@ impl AgentSpec {
 impl AgentSpec {
     /// Applies what the kernel can enforce of a file policy at launch: `max_file_size`
     /// (RLIMIT_FSIZE), `allow_symlinks` (Landlock's make-symlink right) and the read-blocking
-    /// rules outside the working directory (Landlock read rules).
+    /// rules outside the working directory (Landlock read rules, added to those already set).
     pub fn apply_policy(&mut self, policy: &FsPolicy, workdir: &Workdir) {
         self.max_file_size = Some(policy.max_file_size).filter(|&n| n != u64::MAX);
         self.allow_symlinks = policy.allow_symlinks;
-        self.deny_read = policy.read_denials(workdir.path());
+        self.deny_read.extend(policy.read_denials(workdir.path()));
     }
 }
 
@@ -233,12 +238,17 @@ impl AgentProcess {
     pub fn spawn(spec: AgentSpec) -> Result<AgentProcess, SandboxError> {
         let words = split(&spec.command)?;
         let (program, args): (OsString, Vec<OsString>) = if spec.confine {
-            confine::probe_landlock()?;
+            if spec.connect_tcp.is_some() {
+                confine::probe_landlock_net()?;
+            } else {
+                confine::probe_landlock()?;
+            }
             let inner = ConfineSpec {
                 write: spec.write_dirs.clone(),
                 max_file_size: spec.max_file_size,
                 allow_symlinks: spec.allow_symlinks,
                 deny_read: spec.deny_read.clone(),
+                connect_tcp: spec.connect_tcp.clone(),
                 program: words[0].clone().into(),
                 args: words[1..].iter().map(OsString::from).collect(),
             };

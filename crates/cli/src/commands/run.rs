@@ -114,9 +114,14 @@ pub struct RunArgs {
     /// reported.
     #[arg(long, value_name = "NAME|FILE")]
     pub fs_policy: Option<String>,
-    /// Do not confine the agent with Landlock (for kernels without it).
+    /// Do not confine the agent with Landlock (for kernels without it); implies
+    /// --no-net-sandbox.
     #[arg(long)]
     pub no_fs_sandbox: bool,
+    /// Confine the agent's files but not its TCP (for kernels before Linux 6.7, Landlock
+    /// ABI 4): the agent can then reach the database server around the SQL proxy.
+    #[arg(long)]
+    pub no_net_sandbox: bool,
     /// Seed for chaos and fault draws (printed when not given).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -333,6 +338,12 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         shakedown_sandbox::probe_landlock,
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let net_sandbox = shakedown_sandbox::decide_net_confinement(
+        fs_sandbox,
+        args.no_net_sandbox,
+        shakedown_sandbox::probe_landlock_net,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let data = data_dir.clone().unwrap_or_else(default_data_dir);
     if let Some(exit) = super::halt::refuse_if_halted(&data, "agent run") {
@@ -390,6 +401,7 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         "repeat": args.repeat,
         "threshold": args.threshold,
         "fs_sandbox": fs_sandbox,
+        "net_sandbox": net_sandbox,
         // A u64 seed can exceed 2^53, which the ledger's canonical JSON cannot hold exactly.
         "seed": seed.to_string(),
     });
@@ -486,6 +498,9 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     };
     // Until the agent starts nothing is injected: a start that fails gives it all back.
     let mut unused = NotInjectedYet(Some(reserved));
+    // Hidden from the agent: the data directory (ledger key, store, other runs, the managed
+    // cluster when it lives there) and the cluster's home (its files and admin password).
+    let mut protected = vec![data.clone()];
     let sandbox = match &args.pg_url {
         Some(url) => SandboxServer::from_url(url)?,
         None => {
@@ -495,6 +510,7 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
                 .context(
                     "cannot start the managed PostgreSQL server (use --pg-url to use your own)",
                 )?;
+            protected.push(server.home().to_path_buf());
             SandboxServer::managed(&server)
         }
     };
@@ -520,6 +536,8 @@ async fn run_agent(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         threshold: args.threshold,
         weights,
         fs_sandbox,
+        net_sandbox,
+        protected,
         fs_policy,
         seed,
         work_root: data.join("runs").join(&run_id),
