@@ -112,9 +112,10 @@ fn wait_status(s: &Serve, t: &str, id: &str, until: impl Fn(&str) -> bool) -> Va
 }
 
 /// A `--files-root` holding the example agent and mock-LLM rules (as `examples/…`), so runs
-/// started through the API can name them.
-fn files_root(data: &Path) -> PathBuf {
-    let root = data.join("files");
+/// started through the API can name them. It lives outside the data directory, which a
+/// confined agent may not read.
+fn files_root(dir: &Path) -> PathBuf {
+    let root = dir.join("files");
     std::fs::create_dir_all(root.join("examples")).unwrap();
     for f in ["cleanup_agent.py", "mock_llm_rules.yaml"] {
         std::fs::copy(
@@ -146,7 +147,8 @@ fn a_run_started_through_the_api_is_reported_scored_and_judged() {
     let (_cluster, url) = pg();
     let data = tempfile::tempdir().unwrap();
     let ops = token(data.path(), "ops", "operator");
-    let root = files_root(data.path());
+    let files = tempfile::tempdir().unwrap();
+    let root = files_root(files.path());
     let s = serve(
         data.path(),
         &[
@@ -249,7 +251,8 @@ fn runs_are_terminated_through_the_api_and_bad_requests_start_nothing() {
     let data = tempfile::tempdir().unwrap();
     let ops = token(data.path(), "ops", "operator");
     let viewer = token(data.path(), "val", "viewer");
-    let root = files_root(data.path());
+    let files = tempfile::tempdir().unwrap();
+    let root = files_root(files.path());
     let s = serve(
         data.path(),
         &[
@@ -292,10 +295,10 @@ fn runs_are_terminated_through_the_api_and_bad_requests_start_nothing() {
         assert!(json_of(&body)["error"]["message"].is_string());
     }
     // Files outside --files-root are never read.
-    std::fs::write(data.path().join("outside.yaml"), "name: x\ntask: t\n").unwrap();
+    std::fs::write(files.path().join("outside.yaml"), "name: x\ntask: t\n").unwrap();
     for file in [
         "../outside.yaml",
-        data.path().join("outside.yaml").to_str().unwrap(),
+        files.path().join("outside.yaml").to_str().unwrap(),
     ] {
         let (code, _, body) = post(Some(&ops), &json!({"agent": "true", "scenario": file}));
         assert_eq!(code, 403, "{file}: {body}");
