@@ -160,7 +160,30 @@ const SPECIAL_KEYWORDS: &[&str] = &[
 /// Functions the grammar accepts by name: ordinary calls in sqlparser (no special syntax), and
 /// none with a risk of its own.
 const FUNCTIONS: &[&str] = &[
-    "avg", "coalesce", "count", "length", "lower", "max", "min", "now", "sum", "upper",
+    "abs",
+    "avg",
+    "coalesce",
+    "count",
+    "date_trunc",
+    "greatest",
+    "jsonb_build_object",
+    "least",
+    "length",
+    "lower",
+    "max",
+    "min",
+    "now",
+    "nullif",
+    "round",
+    "sum",
+    "to_char",
+    "upper",
+];
+
+/// Words a bare boolean column must not be named: the walk reads `NOT off` (and the like) as
+/// an always-true WHERE, so these stay with the parser.
+const BOOLEAN_WORDS: &[&str] = &[
+    "false", "no", "off", "on", "true", "yes", "f", "n", "t", "y", "0", "1",
 ];
 
 /// SQL-standard time functions written without parentheses.
@@ -425,6 +448,11 @@ impl Scan<'_> {
         }
     }
 
+    /// Whether the next token is the keyword `kw` (not consumed).
+    fn peek_word(&mut self, kw: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Word(a, b)) if self.src[a..b].eq_ignore_ascii_case(kw))
+    }
+
     /// Whether the next token is the keyword `kw`; consumes it if so.
     fn eat(&mut self, kw: &str) -> bool {
         match self.peek() {
@@ -582,11 +610,56 @@ impl Scan<'_> {
         Some(v)
     }
 
+    /// `cond := conj {OR conj}`.
+    fn condition(&mut self) -> Option<()> {
+        self.conjunction()?;
+        while self.eat("or") {
+            self.conjunction()?;
+        }
+        Some(())
+    }
+
+    /// `conj := neg {AND neg}`.
+    fn conjunction(&mut self) -> Option<()> {
+        self.negation()?;
+        while self.eat("and") {
+            self.negation()?;
+        }
+        Some(())
+    }
+
+    /// `neg := NOT neg | ( cond ) | pred`. A parenthesis here always opens a condition: the
+    /// grammar has no parenthesised arithmetic, so `(a + 1) = 2` is refused.
+    fn negation(&mut self) -> Option<()> {
+        if self.eat("not") {
+            return self.negation();
+        }
+        if self.eat_tok(Tok::LParen) {
+            self.condition()?;
+            return self.eat_tok(Tok::RParen).then_some(());
+        }
+        self.predicate()
+    }
+
     fn predicate(&mut self) -> Option<()> {
+        let (start, functions) = (self.pos, self.functions.len());
         let left = self.expr()?;
+        let left_end = self.pos;
         if self.eat_tok(Tok::Op(Op::Eq)) || self.eat_tok(Tok::Op(Op::Cmp)) {
+            let right_start = self.pos;
             let right = self.expr()?;
-            return (left != right).then_some(());
+            return match (left, right) {
+                (Value::Constant, Value::Constant) => None,
+                // Two varying sides: the walk calls `x = x` a tautology (equal syntax trees);
+                // equal token sequences (ignoring case, literals all alike) are refused, so
+                // what is accepted can never be one.
+                (Value::Varying, Value::Varying)
+                    if self.same_tokens(start..left_end, right_start..self.pos) =>
+                {
+                    None
+                }
+                _ => Some(()),
+            };
         }
         if left != Value::Varying {
             return None;
@@ -595,6 +668,7 @@ impl Scan<'_> {
             self.eat("not");
             return self.eat("null").then_some(());
         }
+        let negated = self.eat("not");
         if self.eat("in") {
             if !self.eat_tok(Tok::LParen) {
                 return None;
@@ -605,7 +679,55 @@ impl Scan<'_> {
             }
             return self.eat_tok(Tok::RParen).then_some(());
         }
-        None
+        if self.eat("between") {
+            self.expr()?;
+            if !self.eat("and") {
+                return None;
+            }
+            self.expr()?;
+            return Some(());
+        }
+        if self.eat("like") || self.eat("ilike") {
+            self.expr()?;
+            return Some(());
+        }
+        if negated {
+            return None;
+        }
+        // A bare boolean column (`WHERE active`, `NOT archived`): only a lone column reference,
+        // and never one named like a boolean word (the walk reads `NOT off` as always true).
+        let lone = match self.pos - start {
+            1 => true,
+            3 => self.toks[start + 1] == Tok::Dot,
+            _ => false,
+        };
+        if !lone || self.functions.len() != functions {
+            return None;
+        }
+        let last = match self.toks[self.pos - 1] {
+            Tok::Word(a, b) => &self.src[a..b],
+            Tok::Quoted(a, b) => &self.src[a + 1..b - 1],
+            _ => return None,
+        };
+        if in_list(BOOLEAN_WORDS, last) {
+            return None;
+        }
+        Some(())
+    }
+
+    /// Whether two token ranges read the same, ignoring case (every literal counts as the same).
+    fn same_tokens(&self, a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> bool {
+        a.len() == b.len()
+            && self.toks[a]
+                .iter()
+                .zip(&self.toks[b])
+                .all(|(x, y)| match (x, y) {
+                    (Tok::Word(a1, b1), Tok::Word(a2, b2))
+                    | (Tok::Quoted(a1, b1), Tok::Quoted(a2, b2)) => {
+                        self.src[*a1..*b1].eq_ignore_ascii_case(&self.src[*a2..*b2])
+                    }
+                    _ => x == y,
+                })
     }
 
     /// `WHERE cond` if present; whether there was one.
@@ -613,10 +735,7 @@ impl Scan<'_> {
         if !self.eat("where") {
             return Some(false);
         }
-        self.predicate()?;
-        while self.eat("and") {
-            self.predicate()?;
-        }
+        self.condition()?;
         Some(true)
     }
 
@@ -625,7 +744,9 @@ impl Scan<'_> {
     /// RETURNING.
     fn items(&mut self, select_list: bool) -> Option<()> {
         loop {
-            if self.eat_tok(Tok::Op(Op::Star)) {
+            if select_list && self.qualified_star() {
+                self.star_first = true;
+            } else if self.eat_tok(Tok::Op(Op::Star)) {
                 if select_list {
                     self.star_first = true;
                 } else {
@@ -641,6 +762,26 @@ impl Scan<'_> {
         }
     }
 
+    /// `name.*` (a qualified wildcard) if next; consumed if so. The walk lists it as `*`.
+    fn qualified_star(&mut self) -> bool {
+        self.fill(self.pos + 2);
+        let is = matches!(
+            self.toks.get(self.pos),
+            Some(Tok::Word(..) | Tok::Quoted(..))
+        ) && self.toks.get(self.pos + 1) == Some(&Tok::Dot)
+            && self.toks.get(self.pos + 2) == Some(&Tok::Op(Op::Star));
+        if !is {
+            return false;
+        }
+        let mark = self.pos;
+        if self.name_part().is_none() {
+            self.pos = mark;
+            return false;
+        }
+        self.pos += 2;
+        true
+    }
+
     fn returning(&mut self) -> Option<()> {
         if self.eat("returning") {
             self.items(false)?;
@@ -653,14 +794,51 @@ impl Scan<'_> {
             return None;
         }
         self.items(true)?;
-        let mut table = None;
+        let mut tables = Vec::new();
         if self.eat("from") {
-            table = Some(self.table()?);
-            self.alias()?;
+            self.from_item(&mut tables)?;
+            loop {
+                let constrained = if self.eat_tok(Tok::Comma) {
+                    false
+                } else {
+                    match self.join()? {
+                        Some(constrained) => constrained,
+                        None => break,
+                    }
+                };
+                self.from_item(&mut tables)?;
+                if constrained {
+                    self.join_constraint()?;
+                }
+            }
         }
         let has_where = self.where_clause()?;
-        if has_where && table.is_none() {
+        if has_where && tables.is_empty() {
             return None;
+        }
+        if self.eat("group") {
+            if !self.eat("by") || tables.is_empty() {
+                return None;
+            }
+            loop {
+                // `CUBE`, `ROLLUP` and `GROUPING SETS` are grouping syntax there, not names.
+                if ["cube", "rollup", "grouping"]
+                    .iter()
+                    .any(|w| self.peek_word(w))
+                {
+                    return None;
+                }
+                self.expr()?;
+                if !self.eat_tok(Tok::Comma) {
+                    break;
+                }
+            }
+        }
+        if self.eat("having") {
+            if tables.is_empty() {
+                return None;
+            }
+            self.condition()?;
         }
         if self.eat("order") {
             if !self.eat("by") {
@@ -679,12 +857,60 @@ impl Scan<'_> {
                 return None;
             }
         }
-        Some(
-            table
-                .map(|t| action(TableOp::Select, t, has_where, Vec::new()))
-                .into_iter()
-                .collect(),
-        )
+        // The walk records each table once per distinct action (a self-join reads it once).
+        let mut actions: Vec<TableAction> = Vec::with_capacity(tables.len());
+        for t in tables {
+            let a = action(TableOp::Select, t, has_where, Vec::new());
+            if !actions.contains(&a) {
+                actions.push(a);
+            }
+        }
+        Some(actions)
+    }
+
+    /// `table [[AS] alias]` in a FROM list or join.
+    fn from_item(&mut self, tables: &mut Vec<TableName>) -> Option<()> {
+        tables.push(self.table()?);
+        if self.peek() == Some(Tok::LParen) {
+            return None;
+        }
+        self.alias()?;
+        Some(())
+    }
+
+    /// A join keyword sequence (`[INNER | LEFT|RIGHT|FULL [OUTER]] JOIN` or `CROSS JOIN`) if
+    /// one is next: `Some(Some(true))` when ON/USING must follow, `Some(None)` when no join
+    /// starts, `None` when one starts but does not end in JOIN.
+    fn join(&mut self) -> Option<Option<bool>> {
+        let constrained = if self.eat("cross") {
+            false
+        } else {
+            if self.eat("left") || self.eat("right") || self.eat("full") {
+                self.eat("outer");
+            } else if !self.eat("inner") && !self.peek_word("join") {
+                return Some(None);
+            }
+            true
+        };
+        self.eat("join").then_some(Some(constrained))
+    }
+
+    /// `ON cond` or `USING (ident {, ident})` after a join. USING's names are not column
+    /// references to the walk, so they are not recorded.
+    fn join_constraint(&mut self) -> Option<()> {
+        if self.eat("on") {
+            return self.condition();
+        }
+        if !self.eat("using") || !self.eat_tok(Tok::LParen) {
+            return None;
+        }
+        loop {
+            self.name_part()?;
+            if !self.eat_tok(Tok::Comma) {
+                break;
+            }
+        }
+        self.eat_tok(Tok::RParen).then_some(())
     }
 
     fn insert(&mut self) -> Option<Vec<TableAction>> {
