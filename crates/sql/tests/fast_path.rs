@@ -111,7 +111,8 @@ fn what_the_fast_path_refuses_goes_to_the_parser() {
         "SELECT * FROM t WHERE NOT off",
         "SELECT * FROM t WHERE (a + 1) = 2",
         "SELECT * FROM a LEFT JOIN LATERAL f(a.x) g ON true",
-        "SELECT a::int FROM t",
+        "SELECT a::int[] FROM t",
+        "SELECT a::varchar(3) FROM t",
         "SELECT * FROM (SELECT 1) s",
         "SELECT pg_sleep(1)",
         "SELECT * FROM t WHERE id = 1; DROP TABLE t",
@@ -178,6 +179,12 @@ fn every_keyword_in_every_position_agrees() {
         "SELECT a FROM t GROUP BY {k}",
         "SELECT a FROM t GROUP BY a HAVING count({k}) > 1",
         "SELECT {k}(a, 1) FROM t",
+        "SELECT a::{k} FROM t",
+        "SELECT a FROM t WHERE b = '1'::{k}",
+        "SELECT a FROM t WHERE b = '1'::date {k}",
+        "SELECT a FROM t WHERE b < now() - interval '1 day' {k}",
+        "SELECT a FROM t WHERE b < now() - interval {k}",
+        "SELECT a FROM t WHERE b < {k} '1 day'",
     ];
     let mut fast = 0;
     let mut differ = Vec::new();
@@ -226,6 +233,10 @@ fn generated_variants_are_classified_identically() {
         "$1",
         "now()",
         "CURRENT_TIMESTAMP",
+        "'2024-01-01'::date",
+        "$1::int::text",
+        "now() - interval '1 day'",
+        "-1::bigint",
     ];
     let ops = ["=", "<>", "!=", "<", ">=", "<="];
     let joins = [
@@ -258,6 +269,14 @@ fn generated_variants_are_classified_identically() {
         "t",
         "(a + 1) = 2",
         "(a = 1) = true",
+        "a::text = a::text",
+        "a::text = a",
+        "a::int[] = $1",
+        "a::numeric(10, 2) > 1",
+        "a::timestamp with time zone > now()",
+        "a > now() - interval '1' day",
+        "'a'::text = 'a'::text",
+        "interval '1 day' = interval '1 day'",
     ];
     let mut n = 0;
     let mut fast = 0;
@@ -409,6 +428,10 @@ const SOUP: &[&str] = &[
     "off",
     "greatest",
     "date_trunc",
+    "date",
+    "interval",
+    "'1 day'",
+    "::",
 ];
 
 proptest! {

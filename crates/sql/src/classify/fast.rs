@@ -186,6 +186,22 @@ const BOOLEAN_WORDS: &[&str] = &[
     "false", "no", "off", "on", "true", "yes", "f", "n", "t", "y", "0", "1",
 ];
 
+/// Types a `::` cast may name: single words sqlparser reads as a plain data type.
+const CAST_TYPES: &[&str] = &[
+    "bigint",
+    "boolean",
+    "date",
+    "int",
+    "integer",
+    "json",
+    "jsonb",
+    "numeric",
+    "text",
+    "timestamp",
+    "timestamptz",
+    "uuid",
+];
+
 /// SQL-standard time functions written without parentheses.
 const TIME_FUNCTIONS: &[&str] = &[
     "current_date",
@@ -239,6 +255,8 @@ enum Tok {
     RParen,
     Comma,
     Dot,
+    /// `::`, a PostgreSQL cast.
+    Cast,
     /// Anything outside the vocabulary: no rule accepts it.
     Invalid,
 }
@@ -324,6 +342,7 @@ fn classify_tok(s: &str, t: Token, lexer: &mut Peekable<Lexer<'_>>) -> Option<To
                 ")" => Tok::RParen,
                 "," => Tok::Comma,
                 "." => Tok::Dot,
+                "::" => Tok::Cast,
                 "=" => Tok::Op(Op::Eq),
                 "<>" | "!=" | "<" | ">" | "<=" | ">=" => Tok::Op(Op::Cmp),
                 "+" => Tok::Op(Op::Plus),
@@ -573,6 +592,11 @@ impl Scan<'_> {
                 if call {
                     return None;
                 }
+                if w.eq_ignore_ascii_case("interval") && self.peek2() == Some(Tok::Literal) {
+                    // `INTERVAL '1 day'`: a constant (a unit word after it is refused later).
+                    self.pos += 2;
+                    return Some(Value::Constant);
+                }
                 if in_list(TIME_FUNCTIONS, w) {
                     let name = w.to_ascii_lowercase();
                     self.bump();
@@ -599,11 +623,24 @@ impl Scan<'_> {
         Some(Value::Varying)
     }
 
+    /// An operand with any `::type` casts after it (types from [`CAST_TYPES`] only: a type
+    /// name is no column to the walk, and these have no arguments or suffixes).
+    fn cast_operand(&mut self) -> Option<Value> {
+        let v = self.operand()?;
+        while self.eat_tok(Tok::Cast) {
+            match self.peek()? {
+                Tok::Word(a, b) if in_list(CAST_TYPES, &self.src[a..b]) => self.bump(),
+                _ => return None,
+            }
+        }
+        Some(v)
+    }
+
     fn expr(&mut self) -> Option<Value> {
-        let mut v = self.operand()?;
+        let mut v = self.cast_operand()?;
         while let Some(Tok::Op(Op::Plus | Op::Minus | Op::Star | Op::Slash)) = self.peek() {
             self.bump();
-            if self.operand()? == Value::Varying {
+            if self.cast_operand()? == Value::Varying {
                 v = Value::Varying;
             }
         }
