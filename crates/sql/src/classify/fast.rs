@@ -833,7 +833,7 @@ impl Scan<'_> {
         self.items(true)?;
         let mut tables = Vec::new();
         if self.eat("from") {
-            self.from_item(&mut tables)?;
+            self.table_ref(&mut tables)?;
             loop {
                 let constrained = if self.eat_tok(Tok::Comma) {
                     false
@@ -843,7 +843,7 @@ impl Scan<'_> {
                         None => break,
                     }
                 };
-                self.from_item(&mut tables)?;
+                self.table_ref(&mut tables)?;
                 if constrained {
                     self.join_constraint()?;
                 }
@@ -906,7 +906,7 @@ impl Scan<'_> {
     }
 
     /// `table [[AS] alias]` in a FROM list or join.
-    fn from_item(&mut self, tables: &mut Vec<TableName>) -> Option<()> {
+    fn table_ref(&mut self, tables: &mut Vec<TableName>) -> Option<()> {
         tables.push(self.table()?);
         if self.peek() == Some(Tok::LParen) {
             return None;
