@@ -93,6 +93,20 @@ fn what_the_fast_path_finds_is_right() {
     assert!(c.has_where);
     assert_eq!(c.columns, ["b", "C", "a", "id", "x"]);
     assert_eq!(c.functions, ["now"]);
+    let j = &classify(
+        "SELECT o.id, c.name FROM orders o LEFT JOIN customers c ON c.id = o.customer_id \
+         JOIN orders o2 USING (id) WHERE (o.total > 10 OR NOT c.vip) AND o.at > now() - interval '1 day'::text",
+        &opts,
+    )[0];
+    assert!(takes_fast_path(&j.text));
+    let tables: Vec<String> = j.actions.iter().map(|a| a.table.to_string()).collect();
+    assert_eq!(tables, ["orders", "customers"]);
+    assert!(j.actions.iter().all(|a| a.has_where));
+    assert_eq!(
+        j.columns,
+        ["id", "name", "customer_id", "total", "vip", "at"]
+    );
+    assert_eq!(j.functions, ["now"]);
     let d = &classify("delete from Logs", &opts)[0];
     assert!(takes_fast_path(&d.text));
     assert!(!d.has_where);
@@ -237,6 +251,10 @@ fn generated_variants_are_classified_identically() {
         "$1::int::text",
         "now() - interval '1 day'",
         "-1::bigint",
+        "NULL",
+        "true",
+        "FALSE",
+        "a || 'x' || b",
     ];
     let ops = ["=", "<>", "!=", "<", ">=", "<="];
     let joins = [
@@ -277,6 +295,16 @@ fn generated_variants_are_classified_identically() {
         "a > now() - interval '1' day",
         "'a'::text = 'a'::text",
         "interval '1 day' = interval '1 day'",
+        "true",
+        "NOT false",
+        "NOT NULL",
+        "a = NULL",
+        "NULL IS NULL",
+        "true = true",
+        "a = true OR false",
+        "a || b = a || b",
+        "a || b = b || a",
+        "NOT a IS NOT NULL",
     ];
     let mut n = 0;
     let mut fast = 0;
@@ -432,6 +460,9 @@ const SOUP: &[&str] = &[
     "interval",
     "'1 day'",
     "::",
+    "||",
+    "false",
+    "NULL",
 ];
 
 proptest! {

@@ -271,6 +271,8 @@ enum Op {
     Minus,
     Star,
     Slash,
+    /// `||`, string concatenation.
+    Concat,
 }
 
 /// The next token of `s` in the fast vocabulary (`Tok::Invalid` for anything outside it),
@@ -349,6 +351,7 @@ fn classify_tok(s: &str, t: Token, lexer: &mut Peekable<Lexer<'_>>) -> Option<To
                 "-" => Tok::Op(Op::Minus),
                 "*" => Tok::Op(Op::Star),
                 "/" => Tok::Op(Op::Slash),
+                "||" => Tok::Op(Op::Concat),
                 _ => return None,
             }
         }
@@ -592,6 +595,12 @@ impl Scan<'_> {
                 if call {
                     return None;
                 }
+                if in_list(&["null", "true", "false"], w) {
+                    // Constants; a predicate of constants alone is refused (`WHERE true`,
+                    // `NOT false`), so these never make a WHERE always true here.
+                    self.bump();
+                    return Some(Value::Constant);
+                }
                 if w.eq_ignore_ascii_case("interval") && self.peek2() == Some(Tok::Literal) {
                     // `INTERVAL '1 day'`: a constant (a unit word after it is refused later).
                     self.pos += 2;
@@ -638,7 +647,9 @@ impl Scan<'_> {
 
     fn expr(&mut self) -> Option<Value> {
         let mut v = self.cast_operand()?;
-        while let Some(Tok::Op(Op::Plus | Op::Minus | Op::Star | Op::Slash)) = self.peek() {
+        while let Some(Tok::Op(Op::Plus | Op::Minus | Op::Star | Op::Slash | Op::Concat)) =
+            self.peek()
+        {
             self.bump();
             if self.cast_operand()? == Value::Varying {
                 v = Value::Varying;
