@@ -2,17 +2,18 @@
 //! sqlparser.
 //!
 //! Most of what an application sends is a handful of simple shapes — `SELECT cols FROM t WHERE
-//! col = literal`, `INSERT INTO t (cols) VALUES (…)`, `UPDATE t SET col = … WHERE …`, `DELETE
-//! FROM t WHERE …`, `BEGIN`, `COMMIT` — and parsing them with a general SQL parser costs several
-//! microseconds each (mostly its tokenizer's keyword lookups and moving large syntax-tree nodes).
-//! This module recognises exactly those shapes in the comment-free match text and produces what
-//! the full parse and walk would: the same statement type, table actions, columns (in the same
-//! order), functions and WHERE flag. Anything outside the narrow grammar below — a keyword it
-//! does not know in a place it does not expect, an operator other than the plain comparisons and
-//! arithmetic, a join, a subquery, a cast, OR, a non-ASCII byte — makes it give up (`None`), and
-//! the statement goes to sqlparser as before. It never decides a statement sqlparser would refuse:
-//! every shape it accepts is one sqlparser reads the same way, which the tests check statement by
-//! statement against the full parse on the benchmark corpus and on generated and fuzzed variants.
+//! col = literal`, a few joins, `INSERT INTO t (cols) VALUES (…)`, `UPDATE t SET col = … WHERE
+//! …`, `DELETE FROM t WHERE …`, `BEGIN`, `COMMIT` — and parsing them with a general SQL parser
+//! costs several microseconds each (mostly its tokenizer's keyword lookups and moving large
+//! syntax-tree nodes). This module recognises exactly the shapes below in the comment-free match
+//! text and produces what the full parse and walk would: the same statement type, table actions,
+//! columns (in the same order), functions and WHERE flag. Anything outside the narrow grammar —
+//! a keyword it does not know in a place it does not expect, an operator it does not list, a
+//! subquery, a CTE, a set operation, a window, a non-ASCII byte — makes it give up (`None`), and
+//! the statement goes to sqlparser as before. It never decides a statement sqlparser would
+//! refuse: every shape it accepts is one sqlparser reads the same way, which the tests check
+//! statement by statement against the full parse on the benchmark corpus, on every keyword in
+//! every name position, and on generated and fuzzed variants (`tests/fast_path.rs`).
 //!
 //! Grammar (keywords case-insensitive; `ident` is a non-empty `"quoted"` identifier or an
 //! unquoted word that is not a keyword sqlparser reserves or gives a meaning of its own; an
@@ -20,23 +21,36 @@
 //!
 //! ```text
 //! stmt    := select | insert | update | delete | BEGIN | COMMIT | END | ROLLBACK
-//! select  := SELECT [DISTINCT] items [FROM table [[AS] alias]] [WHERE cond]
+//! select  := SELECT [DISTINCT] items [FROM tref {join}] [WHERE cond]
+//!            [GROUP BY expr {, expr}] [HAVING cond]
 //!            [ORDER BY order {, order}] [LIMIT num|param] [OFFSET num|param]
+//! tref    := table [[AS] alias]
+//! join    := , tref | CROSS JOIN tref
+//!          | [INNER | LEFT [OUTER] | RIGHT [OUTER] | FULL [OUTER]] JOIN tref
+//!            (ON cond | USING (ident {, ident}))
 //! insert  := INSERT INTO table [(ident {, ident})] VALUES row {, row} [RETURNING items]
 //! update  := UPDATE table SET ident = expr {, ident = expr} [WHERE cond] [RETURNING items]
 //! delete  := DELETE FROM table [WHERE cond] [RETURNING items]
-//! items   := item {, item};   item := * | expr [[AS] alias]
-//! cond    := pred {AND pred}
-//! pred    := expr (= | <> | != | < | > | <= | >=) expr   -- exactly one side not a constant
-//!          | expr IS [NOT] NULL | expr IN (expr {, expr}) -- expr not a constant
-//! expr    := operand {(+ | - | * | /) operand}
-//! operand := colref | num | -num | 'string' | $n | CURRENT_DATE/TIME/TIMESTAMP | LOCALTIME[STAMP]
-//!          | func([* | expr {, expr}])
+//! items   := item {, item};   item := * | name.* (SELECT only) | expr [[AS] alias]
+//! cond    := conj {OR conj};  conj := neg {AND neg};  neg := NOT neg | ( cond ) | pred
+//! pred    := expr (= | <> | != | < | > | <= | >=) expr  -- not both sides constant, and not
+//!                                                       -- the same tokens on both sides
+//!          | expr IS [NOT] NULL | expr [NOT] IN (expr {, expr})
+//!          | expr [NOT] BETWEEN expr AND expr | expr [NOT] (LIKE | ILIKE) expr
+//!          | colref                -- a bare boolean column, not named like a boolean word
+//!                                  -- (the left expr of the others is never constant)
+//! expr    := cast {(+ | - | * | / | ||) cast};   cast := operand {:: type}
+//! operand := colref | num | -num | 'string' | $n | NULL | TRUE | FALSE | INTERVAL literal
+//!          | CURRENT_DATE/TIME/TIMESTAMP | LOCALTIME[STAMP] | func([* | expr {, expr}])
 //! ```
 //!
-//! Why exactly one non-constant side: the walk flags a WHERE that is always true (`1 = 1`,
-//! `x = x`), which this scanner does not evaluate; a comparison between a column and a constant
-//! can never be one, so the WHERE flag is simply "WHERE present".
+//! Why these restrictions on predicates: the walk flags a WHERE that is always true (`1 = 1`,
+//! `x = x`, `NOT false`, `… OR true`), which this scanner does not evaluate. A comparison with a
+//! varying side and a constant one can never be one; two varying sides are accepted only when
+//! their token sequences differ (the walk compares syntax trees, which differ when the tokens
+//! do); a bare predicate is a column (never a constant), and a column called `off` or `no` under
+//! NOT is left to the parser. With no tautological leaf, AND, OR, NOT and parentheses cannot make
+//! one, so the WHERE flag is simply "WHERE present".
 
 use std::iter::Peekable;
 
