@@ -194,6 +194,10 @@ fn every_keyword_in_every_position_agrees() {
         "SELECT a FROM t GROUP BY a HAVING count({k}) > 1",
         "SELECT {k}(a, 1) FROM t",
         "SELECT a::{k} FROM t",
+        "INSERT INTO t (a) VALUES (1) ON CONFLICT ({k}) DO NOTHING",
+        "INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO NOTHING {k}",
+        "INSERT INTO t (a) VALUES (1) ON CONFLICT {k} DO NOTHING",
+        "INSERT INTO t (a) VALUES (1) ON CONFLICT DO {k}",
         "SELECT a FROM t WHERE b = '1'::{k}",
         "SELECT a FROM t WHERE b = '1'::date {k}",
         "SELECT a FROM t WHERE b < now() - interval '1 day' {k}",
@@ -330,6 +334,12 @@ fn generated_variants_are_classified_identically() {
                 check(format!(
                     "INSERT INTO {t} ({c}, b) VALUES ({v}, 2), (3, {v}) RETURNING b, *"
                 ));
+                check(format!(
+                    "INSERT INTO {t} ({c}) VALUES ({v}) ON CONFLICT ({c}, b) DO NOTHING RETURNING {c}"
+                ));
+                check(format!(
+                    "INSERT INTO {t} ({c}) VALUES ({v}) ON CONFLICT DO UPDATE SET {c} = {v}"
+                ));
             }
             for op in ops {
                 check(format!(
@@ -463,6 +473,9 @@ const SOUP: &[&str] = &[
     "||",
     "false",
     "NULL",
+    "CONFLICT",
+    "DO",
+    "NOTHING",
 ];
 
 proptest! {
@@ -485,7 +498,7 @@ proptest! {
 
     /// Near-valid statements: a simple shape with one token replaced, dropped or repeated.
     #[test]
-    fn mutated_shapes_agree(shape in 0usize..7, at in 0usize..20, with in prop::sample::select(SOUP), mode in 0u8..3) {
+    fn mutated_shapes_agree(shape in 0usize..8, at in 0usize..20, with in prop::sample::select(SOUP), mode in 0u8..3) {
         let base = [
             "SELECT a , b AS c FROM s . t x WHERE id = $1 AND b IN ( 1 , 2 ) ORDER BY a DESC LIMIT 5",
             "UPDATE t SET a = a + -1 , b = now ( ) WHERE id = 'k' AND c IS NOT NULL RETURNING *",
@@ -494,6 +507,7 @@ proptest! {
             "SELECT x . * , u . b FROM t x LEFT OUTER JOIN u ON u . id = x . id AND NOT u . gone WHERE ( a = 1 OR b BETWEEN 1 AND 2 )",
             "SELECT a , count ( * ) FROM t , u CROSS JOIN v JOIN w USING ( id ) WHERE c NOT LIKE 'x' GROUP BY a HAVING sum ( b ) > 1 ORDER BY a",
             "DELETE FROM t WHERE a = b OR NOT ( c IS NULL AND d ILIKE $1 ) RETURNING a",
+            "INSERT INTO t ( a ) VALUES ( 1 ) ON CONFLICT ( a , b ) DO NOTHING RETURNING a",
         ][shape];
         let mut toks: Vec<&str> = base.split(' ').collect();
         let i = at % toks.len();

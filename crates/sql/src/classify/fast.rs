@@ -28,7 +28,8 @@
 //! join    := , tref | CROSS JOIN tref
 //!          | [INNER | LEFT [OUTER] | RIGHT [OUTER] | FULL [OUTER]] JOIN tref
 //!            (ON cond | USING (ident {, ident}))
-//! insert  := INSERT INTO table [(ident {, ident})] VALUES row {, row} [RETURNING items]
+//! insert  := INSERT INTO table [(ident {, ident})] VALUES row {, row}
+//!            [ON CONFLICT [(ident {, ident})] DO NOTHING] [RETURNING items]
 //! update  := UPDATE table SET ident = expr {, ident = expr} [WHERE cond] [RETURNING items]
 //! delete  := DELETE FROM table [WHERE cond] [RETURNING items]
 //! items   := item {, item};   item := * | name.* (SELECT only) | expr [[AS] alias]
@@ -1011,6 +1012,27 @@ impl Scan<'_> {
             }
             if !self.eat_tok(Tok::Comma) {
                 break;
+            }
+        }
+        if self.eat("on") {
+            // `ON CONFLICT [(ident {, ident})] DO NOTHING`: no second action (DO UPDATE has
+            // one), and the conflict target's names are not column references to the walk.
+            if !self.eat("conflict") {
+                return None;
+            }
+            if self.eat_tok(Tok::LParen) {
+                loop {
+                    self.name_part()?;
+                    if !self.eat_tok(Tok::Comma) {
+                        break;
+                    }
+                }
+                if !self.eat_tok(Tok::RParen) {
+                    return None;
+                }
+            }
+            if !self.eat("do") || !self.eat("nothing") {
+                return None;
             }
         }
         self.returning()?;
