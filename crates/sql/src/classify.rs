@@ -9,8 +9,8 @@
 //! the tree (`walk`) for every table touched and what is done to it; a statement the parser
 //! cannot read is `UNPARSED`, with the keyword guess kept in [`Classification::hint`]. Between
 //! the two, a fast path (`fast`) classifies the commonest simple statements (`SELECT cols FROM
-//! t WHERE col = 1`, single-row INSERT, keyed UPDATE and DELETE, BEGIN/COMMIT) without the
-//! parser, with exactly the result the parser and walk would give; anything else is parsed,
+//! t WHERE col = 1`, plain joins, single-table INSERT, UPDATE and DELETE, BEGIN/COMMIT) without
+//! the parser, with exactly the result the parser and walk would give; anything else is parsed,
 //! from tokens the classifier builds itself (`tokens`, faster than sqlparser's tokenizer and
 //! identical to its output) when the text is plain.
 //!

@@ -93,6 +93,20 @@ fn what_the_fast_path_finds_is_right() {
     assert!(c.has_where);
     assert_eq!(c.columns, ["b", "C", "a", "id", "x"]);
     assert_eq!(c.functions, ["now"]);
+    let j = &classify(
+        "SELECT o.id, c.name FROM orders o LEFT JOIN customers c ON c.id = o.customer_id \
+         JOIN orders o2 USING (id) WHERE (o.total > 10 OR NOT c.vip) AND o.at > now() - interval '1 day'::text",
+        &opts,
+    )[0];
+    assert!(takes_fast_path(&j.text));
+    let tables: Vec<String> = j.actions.iter().map(|a| a.table.to_string()).collect();
+    assert_eq!(tables, ["orders", "customers"]);
+    assert!(j.actions.iter().all(|a| a.has_where));
+    assert_eq!(
+        j.columns,
+        ["id", "name", "customer_id", "total", "vip", "at"]
+    );
+    assert_eq!(j.functions, ["now"]);
     let d = &classify("delete from Logs", &opts)[0];
     assert!(takes_fast_path(&d.text));
     assert!(!d.has_where);
@@ -105,9 +119,14 @@ fn what_the_fast_path_refuses_goes_to_the_parser() {
         "DELETE FROM t WHERE 1 = 1",
         "DELETE FROM t WHERE a = a",
         "DELETE FROM t WHERE true",
-        "SELECT * FROM a JOIN b ON a.id = b.id",
-        "SELECT * FROM t WHERE a = 1 OR b = 2",
-        "SELECT a::int FROM t",
+        "SELECT * FROM a NATURAL JOIN b",
+        "SELECT * FROM a JOIN b ON true",
+        "SELECT * FROM t WHERE a = 1 OR b = b",
+        "SELECT * FROM t WHERE NOT off",
+        "SELECT * FROM t WHERE (a + 1) = 2",
+        "SELECT * FROM a LEFT JOIN LATERAL f(a.x) g ON true",
+        "SELECT a::int[] FROM t",
+        "SELECT a::varchar(3) FROM t",
         "SELECT * FROM (SELECT 1) s",
         "SELECT pg_sleep(1)",
         "SELECT * FROM t WHERE id = 1; DROP TABLE t",
@@ -155,6 +174,35 @@ fn every_keyword_in_every_position_agrees() {
         "INSERT INTO {k} (a) VALUES ({k})",
         "DELETE FROM {k} WHERE a = 1",
         "DELETE FROM t WHERE a = 1 RETURNING {k}",
+        "SELECT a FROM t JOIN {k} ON a = b",
+        "SELECT a FROM t {k} JOIN u ON a = b",
+        "SELECT a FROM t LEFT JOIN u {k} ON a = b WHERE c = 1",
+        "SELECT a FROM t JOIN u ON {k}.a = u.b",
+        "SELECT a FROM t JOIN u USING ({k})",
+        "SELECT a FROM t, {k} WHERE a = b",
+        "SELECT a FROM t CROSS JOIN {k}",
+        "SELECT {k}.* FROM t",
+        "SELECT a FROM t WHERE {k}",
+        "SELECT a FROM t WHERE NOT {k} AND b = 1",
+        "SELECT a FROM t WHERE a = 1 OR {k} = 2",
+        "SELECT a FROM t WHERE ({k} = 1 OR b = 2) AND c = 3",
+        "SELECT a FROM t WHERE a BETWEEN {k} AND 2",
+        "SELECT a FROM t WHERE {k} NOT LIKE 'x%'",
+        "SELECT a FROM t WHERE a ILIKE {k}",
+        "SELECT a FROM t WHERE a = {k}.b",
+        "SELECT a FROM t GROUP BY {k}",
+        "SELECT a FROM t GROUP BY a HAVING count({k}) > 1",
+        "SELECT {k}(a, 1) FROM t",
+        "SELECT a::{k} FROM t",
+        "INSERT INTO t (a) VALUES (1) ON CONFLICT ({k}) DO NOTHING",
+        "INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO NOTHING {k}",
+        "INSERT INTO t (a) VALUES (1) ON CONFLICT {k} DO NOTHING",
+        "INSERT INTO t (a) VALUES (1) ON CONFLICT DO {k}",
+        "SELECT a FROM t WHERE b = '1'::{k}",
+        "SELECT a FROM t WHERE b = '1'::date {k}",
+        "SELECT a FROM t WHERE b < now() - interval '1 day' {k}",
+        "SELECT a FROM t WHERE b < now() - interval {k}",
+        "SELECT a FROM t WHERE b < {k} '1 day'",
     ];
     let mut fast = 0;
     let mut differ = Vec::new();
@@ -203,8 +251,65 @@ fn generated_variants_are_classified_identically() {
         "$1",
         "now()",
         "CURRENT_TIMESTAMP",
+        "'2024-01-01'::date",
+        "$1::int::text",
+        "now() - interval '1 day'",
+        "-1::bigint",
+        "NULL",
+        "true",
+        "FALSE",
+        "a || 'x' || b",
     ];
     let ops = ["=", "<>", "!=", "<", ">=", "<="];
+    let joins = [
+        "JOIN",
+        "INNER JOIN",
+        "LEFT JOIN",
+        "left outer join",
+        "RIGHT JOIN",
+        "FULL OUTER JOIN",
+    ];
+    let conds = [
+        "a = 1 OR b = 2",
+        "NOT a = 1",
+        "NOT (a = 1 OR b IS NULL)",
+        "a NOT IN (1, 2)",
+        "a BETWEEN 1 AND b",
+        "a NOT BETWEEN $1 AND $2 AND c",
+        "a LIKE 'x%' OR a ILIKE $1",
+        "NOT flag",
+        "x.flag",
+        "a = b",
+        "a = a",
+        "a.x = b.x",
+        "a.x = A.X",
+        "a + 1 = a + 1",
+        "a + 1 = a + 2",
+        "a >= a",
+        "NOT off",
+        "NOT \"no\"",
+        "t",
+        "(a + 1) = 2",
+        "(a = 1) = true",
+        "a::text = a::text",
+        "a::text = a",
+        "a::int[] = $1",
+        "a::numeric(10, 2) > 1",
+        "a::timestamp with time zone > now()",
+        "a > now() - interval '1' day",
+        "'a'::text = 'a'::text",
+        "interval '1 day' = interval '1 day'",
+        "true",
+        "NOT false",
+        "NOT NULL",
+        "a = NULL",
+        "NULL IS NULL",
+        "true = true",
+        "a = true OR false",
+        "a || b = a || b",
+        "a || b = b || a",
+        "NOT a IS NOT NULL",
+    ];
     let mut n = 0;
     let mut fast = 0;
     let mut check = |sql: String| {
@@ -229,6 +334,12 @@ fn generated_variants_are_classified_identically() {
                 check(format!(
                     "INSERT INTO {t} ({c}, b) VALUES ({v}, 2), (3, {v}) RETURNING b, *"
                 ));
+                check(format!(
+                    "INSERT INTO {t} ({c}) VALUES ({v}) ON CONFLICT ({c}, b) DO NOTHING RETURNING {c}"
+                ));
+                check(format!(
+                    "INSERT INTO {t} ({c}) VALUES ({v}) ON CONFLICT DO UPDATE SET {c} = {v}"
+                ));
             }
             for op in ops {
                 check(format!(
@@ -236,6 +347,27 @@ fn generated_variants_are_classified_identically() {
                 ));
                 check(format!("UPDATE {t} SET {c} = 1 WHERE {c} {op} $2"));
             }
+        }
+    }
+    for t in tables {
+        for c in cols {
+            for j in joins {
+                check(format!(
+                    "SELECT {c}, u.b FROM {t} x {j} u ON u.id = x.{c} AND u.k > 0 WHERE {c} = 1"
+                ));
+                check(format!(
+                    "SELECT x.*, u.* FROM {t} AS x {j} u USING (id, {c})"
+                ));
+            }
+            check(format!(
+                "SELECT {c}, sum(b) FROM {t}, u CROSS JOIN v GROUP BY {c}, 2 HAVING sum(b) > {c}"
+            ));
+        }
+        for cond in conds {
+            check(format!("SELECT * FROM {t} WHERE {cond}"));
+            check(format!("SELECT a FROM {t} JOIN {t} ON {cond} WHERE {cond}"));
+            check(format!("UPDATE {t} SET a = 1 WHERE {cond}"));
+            check(format!("DELETE FROM {t} WHERE {cond} RETURNING a"));
         }
     }
     for s in [
@@ -322,6 +454,28 @@ const SOUP: &[&str] = &[
     "x",
     "WITH",
     "GROUP",
+    "LEFT",
+    "INNER",
+    "CROSS",
+    "OUTER",
+    "USING",
+    "HAVING",
+    "BETWEEN",
+    "LIKE",
+    "ILIKE",
+    "off",
+    "greatest",
+    "date_trunc",
+    "date",
+    "interval",
+    "'1 day'",
+    "::",
+    "||",
+    "false",
+    "NULL",
+    "CONFLICT",
+    "DO",
+    "NOTHING",
 ];
 
 proptest! {
@@ -344,12 +498,16 @@ proptest! {
 
     /// Near-valid statements: a simple shape with one token replaced, dropped or repeated.
     #[test]
-    fn mutated_shapes_agree(shape in 0usize..4, at in 0usize..20, with in prop::sample::select(SOUP), mode in 0u8..3) {
+    fn mutated_shapes_agree(shape in 0usize..8, at in 0usize..20, with in prop::sample::select(SOUP), mode in 0u8..3) {
         let base = [
             "SELECT a , b AS c FROM s . t x WHERE id = $1 AND b IN ( 1 , 2 ) ORDER BY a DESC LIMIT 5",
             "UPDATE t SET a = a + -1 , b = now ( ) WHERE id = 'k' AND c IS NOT NULL RETURNING *",
             "INSERT INTO t ( a , b ) VALUES ( 1 , $2 ) , ( 2 , CURRENT_DATE ) RETURNING a",
             "DELETE FROM \"T\" WHERE a >= 2.5 AND b <> 'x'",
+            "SELECT x . * , u . b FROM t x LEFT OUTER JOIN u ON u . id = x . id AND NOT u . gone WHERE ( a = 1 OR b BETWEEN 1 AND 2 )",
+            "SELECT a , count ( * ) FROM t , u CROSS JOIN v JOIN w USING ( id ) WHERE c NOT LIKE 'x' GROUP BY a HAVING sum ( b ) > 1 ORDER BY a",
+            "DELETE FROM t WHERE a = b OR NOT ( c IS NULL AND d ILIKE $1 ) RETURNING a",
+            "INSERT INTO t ( a ) VALUES ( 1 ) ON CONFLICT ( a , b ) DO NOTHING RETURNING a",
         ][shape];
         let mut toks: Vec<&str> = base.split(' ').collect();
         let i = at % toks.len();

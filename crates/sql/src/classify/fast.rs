@@ -2,17 +2,18 @@
 //! sqlparser.
 //!
 //! Most of what an application sends is a handful of simple shapes — `SELECT cols FROM t WHERE
-//! col = literal`, `INSERT INTO t (cols) VALUES (…)`, `UPDATE t SET col = … WHERE …`, `DELETE
-//! FROM t WHERE …`, `BEGIN`, `COMMIT` — and parsing them with a general SQL parser costs several
-//! microseconds each (mostly its tokenizer's keyword lookups and moving large syntax-tree nodes).
-//! This module recognises exactly those shapes in the comment-free match text and produces what
-//! the full parse and walk would: the same statement type, table actions, columns (in the same
-//! order), functions and WHERE flag. Anything outside the narrow grammar below — a keyword it
-//! does not know in a place it does not expect, an operator other than the plain comparisons and
-//! arithmetic, a join, a subquery, a cast, OR, a non-ASCII byte — makes it give up (`None`), and
-//! the statement goes to sqlparser as before. It never decides a statement sqlparser would refuse:
-//! every shape it accepts is one sqlparser reads the same way, which the tests check statement by
-//! statement against the full parse on the benchmark corpus and on generated and fuzzed variants.
+//! col = literal`, a few joins, `INSERT INTO t (cols) VALUES (…)`, `UPDATE t SET col = … WHERE
+//! …`, `DELETE FROM t WHERE …`, `BEGIN`, `COMMIT` — and parsing them with a general SQL parser
+//! costs several microseconds each (mostly its tokenizer's keyword lookups and moving large
+//! syntax-tree nodes). This module recognises exactly the shapes below in the comment-free match
+//! text and produces what the full parse and walk would: the same statement type, table actions,
+//! columns (in the same order), functions and WHERE flag. Anything outside the narrow grammar —
+//! a keyword it does not know in a place it does not expect, an operator it does not list, a
+//! subquery, a CTE, a set operation, a window, a non-ASCII byte — makes it give up (`None`), and
+//! the statement goes to sqlparser as before. It never decides a statement sqlparser would
+//! refuse: every shape it accepts is one sqlparser reads the same way, which the tests check
+//! statement by statement against the full parse on the benchmark corpus, on every keyword in
+//! every name position, and on generated and fuzzed variants (`tests/fast_path.rs`).
 //!
 //! Grammar (keywords case-insensitive; `ident` is a non-empty `"quoted"` identifier or an
 //! unquoted word that is not a keyword sqlparser reserves or gives a meaning of its own; an
@@ -20,23 +21,37 @@
 //!
 //! ```text
 //! stmt    := select | insert | update | delete | BEGIN | COMMIT | END | ROLLBACK
-//! select  := SELECT [DISTINCT] items [FROM table [[AS] alias]] [WHERE cond]
+//! select  := SELECT [DISTINCT] items [FROM tref {join}] [WHERE cond]
+//!            [GROUP BY expr {, expr}] [HAVING cond]
 //!            [ORDER BY order {, order}] [LIMIT num|param] [OFFSET num|param]
-//! insert  := INSERT INTO table [(ident {, ident})] VALUES row {, row} [RETURNING items]
+//! tref    := table [[AS] alias]
+//! join    := , tref | CROSS JOIN tref
+//!          | [INNER | LEFT [OUTER] | RIGHT [OUTER] | FULL [OUTER]] JOIN tref
+//!            (ON cond | USING (ident {, ident}))
+//! insert  := INSERT INTO table [(ident {, ident})] VALUES row {, row}
+//!            [ON CONFLICT [(ident {, ident})] DO NOTHING] [RETURNING items]
 //! update  := UPDATE table SET ident = expr {, ident = expr} [WHERE cond] [RETURNING items]
 //! delete  := DELETE FROM table [WHERE cond] [RETURNING items]
-//! items   := item {, item};   item := * | expr [[AS] alias]
-//! cond    := pred {AND pred}
-//! pred    := expr (= | <> | != | < | > | <= | >=) expr   -- exactly one side not a constant
-//!          | expr IS [NOT] NULL | expr IN (expr {, expr}) -- expr not a constant
-//! expr    := operand {(+ | - | * | /) operand}
-//! operand := colref | num | -num | 'string' | $n | CURRENT_DATE/TIME/TIMESTAMP | LOCALTIME[STAMP]
-//!          | func([* | expr {, expr}])
+//! items   := item {, item};   item := * | name.* (SELECT only) | expr [[AS] alias]
+//! cond    := conj {OR conj};  conj := neg {AND neg};  neg := NOT neg | ( cond ) | pred
+//! pred    := expr (= | <> | != | < | > | <= | >=) expr  -- not both sides constant, and not
+//!                                                       -- the same tokens on both sides
+//!          | expr IS [NOT] NULL | expr [NOT] IN (expr {, expr})
+//!          | expr [NOT] BETWEEN expr AND expr | expr [NOT] (LIKE | ILIKE) expr
+//!          | colref                -- a bare boolean column, not named like a boolean word
+//!                                  -- (the left expr of the others is never constant)
+//! expr    := cast {(+ | - | * | / | ||) cast};   cast := operand {:: type}
+//! operand := colref | num | -num | 'string' | $n | NULL | TRUE | FALSE | INTERVAL literal
+//!          | CURRENT_DATE/TIME/TIMESTAMP | LOCALTIME[STAMP] | func([* | expr {, expr}])
 //! ```
 //!
-//! Why exactly one non-constant side: the walk flags a WHERE that is always true (`1 = 1`,
-//! `x = x`), which this scanner does not evaluate; a comparison between a column and a constant
-//! can never be one, so the WHERE flag is simply "WHERE present".
+//! Why these restrictions on predicates: the walk flags a WHERE that is always true (`1 = 1`,
+//! `x = x`, `NOT false`, `… OR true`), which this scanner does not evaluate. A comparison with a
+//! varying side and a constant one can never be one; two varying sides are accepted only when
+//! their token sequences differ (the walk compares syntax trees, which differ when the tokens
+//! do); a bare predicate is a column (never a constant), and a column called `off` or `no` under
+//! NOT is left to the parser. With no tautological leaf, AND, OR, NOT and parentheses cannot make
+//! one, so the WHERE flag is simply "WHERE present".
 
 use std::iter::Peekable;
 
@@ -160,7 +175,46 @@ const SPECIAL_KEYWORDS: &[&str] = &[
 /// Functions the grammar accepts by name: ordinary calls in sqlparser (no special syntax), and
 /// none with a risk of its own.
 const FUNCTIONS: &[&str] = &[
-    "avg", "coalesce", "count", "length", "lower", "max", "min", "now", "sum", "upper",
+    "abs",
+    "avg",
+    "coalesce",
+    "count",
+    "date_trunc",
+    "greatest",
+    "jsonb_build_object",
+    "least",
+    "length",
+    "lower",
+    "max",
+    "min",
+    "now",
+    "nullif",
+    "round",
+    "sum",
+    "to_char",
+    "upper",
+];
+
+/// Words a bare boolean column must not be named: the walk reads `NOT off` (and the like) as
+/// an always-true WHERE, so these stay with the parser.
+const BOOLEAN_WORDS: &[&str] = &[
+    "false", "no", "off", "on", "true", "yes", "f", "n", "t", "y", "0", "1",
+];
+
+/// Types a `::` cast may name: single words sqlparser reads as a plain data type.
+const CAST_TYPES: &[&str] = &[
+    "bigint",
+    "boolean",
+    "date",
+    "int",
+    "integer",
+    "json",
+    "jsonb",
+    "numeric",
+    "text",
+    "timestamp",
+    "timestamptz",
+    "uuid",
 ];
 
 /// SQL-standard time functions written without parentheses.
@@ -216,6 +270,8 @@ enum Tok {
     RParen,
     Comma,
     Dot,
+    /// `::`, a PostgreSQL cast.
+    Cast,
     /// Anything outside the vocabulary: no rule accepts it.
     Invalid,
 }
@@ -230,6 +286,8 @@ enum Op {
     Minus,
     Star,
     Slash,
+    /// `||`, string concatenation.
+    Concat,
 }
 
 /// The next token of `s` in the fast vocabulary (`Tok::Invalid` for anything outside it),
@@ -301,12 +359,14 @@ fn classify_tok(s: &str, t: Token, lexer: &mut Peekable<Lexer<'_>>) -> Option<To
                 ")" => Tok::RParen,
                 "," => Tok::Comma,
                 "." => Tok::Dot,
+                "::" => Tok::Cast,
                 "=" => Tok::Op(Op::Eq),
                 "<>" | "!=" | "<" | ">" | "<=" | ">=" => Tok::Op(Op::Cmp),
                 "+" => Tok::Op(Op::Plus),
                 "-" => Tok::Op(Op::Minus),
                 "*" => Tok::Op(Op::Star),
                 "/" => Tok::Op(Op::Slash),
+                "||" => Tok::Op(Op::Concat),
                 _ => return None,
             }
         }
@@ -423,6 +483,11 @@ impl Scan<'_> {
             }
             _ => None,
         }
+    }
+
+    /// Whether the next token is the keyword `kw` (not consumed).
+    fn peek_word(&mut self, kw: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Word(a, b)) if self.src[a..b].eq_ignore_ascii_case(kw))
     }
 
     /// Whether the next token is the keyword `kw`; consumes it if so.
@@ -545,6 +610,17 @@ impl Scan<'_> {
                 if call {
                     return None;
                 }
+                if in_list(&["null", "true", "false"], w) {
+                    // Constants; a predicate of constants alone is refused (`WHERE true`,
+                    // `NOT false`), so these never make a WHERE always true here.
+                    self.bump();
+                    return Some(Value::Constant);
+                }
+                if w.eq_ignore_ascii_case("interval") && self.peek2() == Some(Tok::Literal) {
+                    // `INTERVAL '1 day'`: a constant (a unit word after it is refused later).
+                    self.pos += 2;
+                    return Some(Value::Constant);
+                }
                 if in_list(TIME_FUNCTIONS, w) {
                     let name = w.to_ascii_lowercase();
                     self.bump();
@@ -571,22 +647,82 @@ impl Scan<'_> {
         Some(Value::Varying)
     }
 
+    /// An operand with any `::type` casts after it (types from [`CAST_TYPES`] only: a type
+    /// name is no column to the walk, and these have no arguments or suffixes).
+    fn cast_operand(&mut self) -> Option<Value> {
+        let v = self.operand()?;
+        while self.eat_tok(Tok::Cast) {
+            match self.peek()? {
+                Tok::Word(a, b) if in_list(CAST_TYPES, &self.src[a..b]) => self.bump(),
+                _ => return None,
+            }
+        }
+        Some(v)
+    }
+
     fn expr(&mut self) -> Option<Value> {
-        let mut v = self.operand()?;
-        while let Some(Tok::Op(Op::Plus | Op::Minus | Op::Star | Op::Slash)) = self.peek() {
+        let mut v = self.cast_operand()?;
+        while let Some(Tok::Op(Op::Plus | Op::Minus | Op::Star | Op::Slash | Op::Concat)) =
+            self.peek()
+        {
             self.bump();
-            if self.operand()? == Value::Varying {
+            if self.cast_operand()? == Value::Varying {
                 v = Value::Varying;
             }
         }
         Some(v)
     }
 
+    /// `cond := conj {OR conj}`.
+    fn condition(&mut self) -> Option<()> {
+        self.conjunction()?;
+        while self.eat("or") {
+            self.conjunction()?;
+        }
+        Some(())
+    }
+
+    /// `conj := neg {AND neg}`.
+    fn conjunction(&mut self) -> Option<()> {
+        self.negation()?;
+        while self.eat("and") {
+            self.negation()?;
+        }
+        Some(())
+    }
+
+    /// `neg := NOT neg | ( cond ) | pred`. A parenthesis here always opens a condition: the
+    /// grammar has no parenthesised arithmetic, so `(a + 1) = 2` is refused.
+    fn negation(&mut self) -> Option<()> {
+        if self.eat("not") {
+            return self.negation();
+        }
+        if self.eat_tok(Tok::LParen) {
+            self.condition()?;
+            return self.eat_tok(Tok::RParen).then_some(());
+        }
+        self.predicate()
+    }
+
     fn predicate(&mut self) -> Option<()> {
+        let (start, functions) = (self.pos, self.functions.len());
         let left = self.expr()?;
+        let left_end = self.pos;
         if self.eat_tok(Tok::Op(Op::Eq)) || self.eat_tok(Tok::Op(Op::Cmp)) {
+            let right_start = self.pos;
             let right = self.expr()?;
-            return (left != right).then_some(());
+            return match (left, right) {
+                (Value::Constant, Value::Constant) => None,
+                // Two varying sides: the walk calls `x = x` a tautology (equal syntax trees);
+                // equal token sequences (ignoring case, literals all alike) are refused, so
+                // what is accepted can never be one.
+                (Value::Varying, Value::Varying)
+                    if self.same_tokens(start..left_end, right_start..self.pos) =>
+                {
+                    None
+                }
+                _ => Some(()),
+            };
         }
         if left != Value::Varying {
             return None;
@@ -595,6 +731,7 @@ impl Scan<'_> {
             self.eat("not");
             return self.eat("null").then_some(());
         }
+        let negated = self.eat("not");
         if self.eat("in") {
             if !self.eat_tok(Tok::LParen) {
                 return None;
@@ -605,7 +742,55 @@ impl Scan<'_> {
             }
             return self.eat_tok(Tok::RParen).then_some(());
         }
-        None
+        if self.eat("between") {
+            self.expr()?;
+            if !self.eat("and") {
+                return None;
+            }
+            self.expr()?;
+            return Some(());
+        }
+        if self.eat("like") || self.eat("ilike") {
+            self.expr()?;
+            return Some(());
+        }
+        if negated {
+            return None;
+        }
+        // A bare boolean column (`WHERE active`, `NOT archived`): only a lone column reference,
+        // and never one named like a boolean word (the walk reads `NOT off` as always true).
+        let lone = match self.pos - start {
+            1 => true,
+            3 => self.toks[start + 1] == Tok::Dot,
+            _ => false,
+        };
+        if !lone || self.functions.len() != functions {
+            return None;
+        }
+        let last = match self.toks[self.pos - 1] {
+            Tok::Word(a, b) => &self.src[a..b],
+            Tok::Quoted(a, b) => &self.src[a + 1..b - 1],
+            _ => return None,
+        };
+        if in_list(BOOLEAN_WORDS, last) {
+            return None;
+        }
+        Some(())
+    }
+
+    /// Whether two token ranges read the same, ignoring case (every literal counts as the same).
+    fn same_tokens(&self, a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> bool {
+        a.len() == b.len()
+            && self.toks[a]
+                .iter()
+                .zip(&self.toks[b])
+                .all(|(x, y)| match (x, y) {
+                    (Tok::Word(a1, b1), Tok::Word(a2, b2))
+                    | (Tok::Quoted(a1, b1), Tok::Quoted(a2, b2)) => {
+                        self.src[*a1..*b1].eq_ignore_ascii_case(&self.src[*a2..*b2])
+                    }
+                    _ => x == y,
+                })
     }
 
     /// `WHERE cond` if present; whether there was one.
@@ -613,10 +798,7 @@ impl Scan<'_> {
         if !self.eat("where") {
             return Some(false);
         }
-        self.predicate()?;
-        while self.eat("and") {
-            self.predicate()?;
-        }
+        self.condition()?;
         Some(true)
     }
 
@@ -625,7 +807,9 @@ impl Scan<'_> {
     /// RETURNING.
     fn items(&mut self, select_list: bool) -> Option<()> {
         loop {
-            if self.eat_tok(Tok::Op(Op::Star)) {
+            if select_list && self.qualified_star() {
+                self.star_first = true;
+            } else if self.eat_tok(Tok::Op(Op::Star)) {
                 if select_list {
                     self.star_first = true;
                 } else {
@@ -641,6 +825,26 @@ impl Scan<'_> {
         }
     }
 
+    /// `name.*` (a qualified wildcard) if next; consumed if so. The walk lists it as `*`.
+    fn qualified_star(&mut self) -> bool {
+        self.fill(self.pos + 2);
+        let is = matches!(
+            self.toks.get(self.pos),
+            Some(Tok::Word(..) | Tok::Quoted(..))
+        ) && self.toks.get(self.pos + 1) == Some(&Tok::Dot)
+            && self.toks.get(self.pos + 2) == Some(&Tok::Op(Op::Star));
+        if !is {
+            return false;
+        }
+        let mark = self.pos;
+        if self.name_part().is_none() {
+            self.pos = mark;
+            return false;
+        }
+        self.pos += 2;
+        true
+    }
+
     fn returning(&mut self) -> Option<()> {
         if self.eat("returning") {
             self.items(false)?;
@@ -653,14 +857,51 @@ impl Scan<'_> {
             return None;
         }
         self.items(true)?;
-        let mut table = None;
+        let mut tables = Vec::new();
         if self.eat("from") {
-            table = Some(self.table()?);
-            self.alias()?;
+            self.table_ref(&mut tables)?;
+            loop {
+                let constrained = if self.eat_tok(Tok::Comma) {
+                    false
+                } else {
+                    match self.join()? {
+                        Some(constrained) => constrained,
+                        None => break,
+                    }
+                };
+                self.table_ref(&mut tables)?;
+                if constrained {
+                    self.join_constraint()?;
+                }
+            }
         }
         let has_where = self.where_clause()?;
-        if has_where && table.is_none() {
+        if has_where && tables.is_empty() {
             return None;
+        }
+        if self.eat("group") {
+            if !self.eat("by") || tables.is_empty() {
+                return None;
+            }
+            loop {
+                // `CUBE`, `ROLLUP` and `GROUPING SETS` are grouping syntax there, not names.
+                if ["cube", "rollup", "grouping"]
+                    .iter()
+                    .any(|w| self.peek_word(w))
+                {
+                    return None;
+                }
+                self.expr()?;
+                if !self.eat_tok(Tok::Comma) {
+                    break;
+                }
+            }
+        }
+        if self.eat("having") {
+            if tables.is_empty() {
+                return None;
+            }
+            self.condition()?;
         }
         if self.eat("order") {
             if !self.eat("by") {
@@ -679,12 +920,60 @@ impl Scan<'_> {
                 return None;
             }
         }
-        Some(
-            table
-                .map(|t| action(TableOp::Select, t, has_where, Vec::new()))
-                .into_iter()
-                .collect(),
-        )
+        // The walk records each table once per distinct action (a self-join reads it once).
+        let mut actions: Vec<TableAction> = Vec::with_capacity(tables.len());
+        for t in tables {
+            let a = action(TableOp::Select, t, has_where, Vec::new());
+            if !actions.contains(&a) {
+                actions.push(a);
+            }
+        }
+        Some(actions)
+    }
+
+    /// `table [[AS] alias]` in a FROM list or join.
+    fn table_ref(&mut self, tables: &mut Vec<TableName>) -> Option<()> {
+        tables.push(self.table()?);
+        if self.peek() == Some(Tok::LParen) {
+            return None;
+        }
+        self.alias()?;
+        Some(())
+    }
+
+    /// A join keyword sequence (`[INNER | LEFT|RIGHT|FULL [OUTER]] JOIN` or `CROSS JOIN`) if
+    /// one is next: `Some(Some(true))` when ON/USING must follow, `Some(None)` when no join
+    /// starts, `None` when one starts but does not end in JOIN.
+    fn join(&mut self) -> Option<Option<bool>> {
+        let constrained = if self.eat("cross") {
+            false
+        } else {
+            if self.eat("left") || self.eat("right") || self.eat("full") {
+                self.eat("outer");
+            } else if !self.eat("inner") && !self.peek_word("join") {
+                return Some(None);
+            }
+            true
+        };
+        self.eat("join").then_some(Some(constrained))
+    }
+
+    /// `ON cond` or `USING (ident {, ident})` after a join. USING's names are not column
+    /// references to the walk, so they are not recorded.
+    fn join_constraint(&mut self) -> Option<()> {
+        if self.eat("on") {
+            return self.condition();
+        }
+        if !self.eat("using") || !self.eat_tok(Tok::LParen) {
+            return None;
+        }
+        loop {
+            self.name_part()?;
+            if !self.eat_tok(Tok::Comma) {
+                break;
+            }
+        }
+        self.eat_tok(Tok::RParen).then_some(())
     }
 
     fn insert(&mut self) -> Option<Vec<TableAction>> {
@@ -723,6 +1012,27 @@ impl Scan<'_> {
             }
             if !self.eat_tok(Tok::Comma) {
                 break;
+            }
+        }
+        if self.eat("on") {
+            // `ON CONFLICT [(ident {, ident})] DO NOTHING`: no second action (DO UPDATE has
+            // one), and the conflict target's names are not column references to the walk.
+            if !self.eat("conflict") {
+                return None;
+            }
+            if self.eat_tok(Tok::LParen) {
+                loop {
+                    self.name_part()?;
+                    if !self.eat_tok(Tok::Comma) {
+                        break;
+                    }
+                }
+                if !self.eat_tok(Tok::RParen) {
+                    return None;
+                }
+            }
+            if !self.eat("do") || !self.eat("nothing") {
+                return None;
             }
         }
         self.returning()?;
