@@ -142,6 +142,30 @@ fn what_the_fast_path_refuses_goes_to_the_parser() {
     }
 }
 
+/// A word glued to a quote may be a prefixed literal to sqlparser's tokenizer (`b"…"`,
+/// `x'…'`, `e'…'`, `n'…'`, `u&'…'`), whatever PostgreSQL makes of it: both ways agree.
+#[test]
+fn words_glued_to_quotes_agree() {
+    for sql in [
+        "SELECT b\"Q\"",
+        "SELECT b\"Q\" FROM t",
+        "SELECT a\"b\" FROM t WHERE id = 1",
+        "SELECT * FROM t\"x\" WHERE id = 1",
+        "SELECT b'101' FROM t",
+        "SELECT x'1F' FROM t",
+        "SELECT n'abc' FROM t",
+        "SELECT r\"raw\" FROM t",
+        "SELECT * FROM t WHERE a = b'1'",
+        "SELECT * FROM t WHERE a = x\"y\"",
+        "INSERT INTO t (a) VALUES (b'1')",
+        "UPDATE t SET a = n'x' WHERE id = 1",
+    ] {
+        if let Err(e) = same_both_ways(sql) {
+            panic!("{e}");
+        }
+    }
+}
+
 /// Every sqlparser keyword, in every place the fast path reads a name or an alias.
 #[test]
 fn every_keyword_in_every_position_agrees() {

@@ -308,7 +308,16 @@ fn classify_tok(s: &str, t: Token, lexer: &mut Peekable<Lexer<'_>>) -> Option<To
     let text = t.text(s);
     let tok = match t.kind {
         TokenKind::Space => return None,
-        TokenKind::Word => Tok::Word(t.start, t.end),
+        TokenKind::Word => {
+            // A word glued to a quote (`b"…"`, `x'…'`, `e'…'`, `n'…'`) may be a prefixed
+            // literal to sqlparser's tokenizer: not ours to guess.
+            if lexer.peek().is_some_and(|n| {
+                n.start == t.end && matches!(n.kind, TokenKind::QuotedIdent | TokenKind::String)
+            }) {
+                return None;
+            }
+            Tok::Word(t.start, t.end)
+        }
         TokenKind::QuotedIdent => {
             // Only plain `"…"`, properly closed, not empty.
             let inner = text.strip_prefix('"')?.strip_suffix('"')?;
