@@ -106,6 +106,11 @@ pub fn run(step: &str, cmd: &mut Command) -> Result<String, PgError> {
     let out = cmd
         .output()
         .map_err(|source| PgError::Spawn { program, source })?;
+    finished(step, &out)
+}
+
+/// A finished command's output: its text, or an error carrying it when it exited non-zero.
+pub(crate) fn finished(step: &str, out: &std::process::Output) -> Result<String, PgError> {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

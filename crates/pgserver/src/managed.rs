@@ -426,20 +426,7 @@ fn run_with_stdin(step: &str, cmd: &mut Command, input: &str) -> Result<String, 
         stdin.write_all(input.as_bytes()).map_err(spawn_err)?;
     }
     let out = child.wait_with_output().map_err(spawn_err)?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(PgError::Command {
-            step: step.to_string(),
-            status: out.status.to_string(),
-            output: text,
-        })
-    }
+    crate::binaries::finished(step, &out)
 }
 
 /// Writes `text` to a new file readable only by its owner.
