@@ -51,7 +51,9 @@ args = [shakedown, "--data-dir", data, "run", "--agent", agent, "--scenario", "d
 spawned = time.time_ns()  # the clock starts here, as the process is spawned
 done = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                       stderr=subprocess.DEVNULL, timeout=120)
-if done.returncode != 0:
+# The verdict is not what is measured (this agent only connects, so the scenario's checks fail
+# and the run exits 1); 2 is an error: no report to read.
+if done.returncode not in (0, 1):
     sys.exit(1)
 r = json.load(open(report))
 # RFC 3339 with up to nine fractional digits: whole seconds, then the fraction as nanoseconds.
