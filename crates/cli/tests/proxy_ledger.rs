@@ -8,34 +8,25 @@
 
 #[path = "support/nginx.rs"]
 mod nginx;
+#[path = "support/proc.rs"]
+mod proc;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 use nginx::Nginx;
+use proc::{Running, eventually, free_port};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shakedown_pgtest::PgCluster;
 
 /// Socket timeouts so no step of the test can block forever.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Kills a child we started if the test fails before it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 fn shakedown(data: &Path) -> Command {
     let mut cmd = Command::new(cargo_bin("shakedown"));
@@ -44,28 +35,6 @@ fn shakedown(data: &Path) -> Command {
         .env("USER", "ops")
         .env_remove("RUST_LOG");
     cmd
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Polls `f` every 20 ms until it holds or `within` passes.
-fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn run_ok(cmd: &mut Command) -> String {
