@@ -6,6 +6,6 @@ mod matrix;
 mod overall;
 mod safety;
 
-pub use matrix::{CellResult, MatrixSummary, summarise};
+pub use matrix::{BASELINE, CellResult, MatrixSummary, summarise};
 pub use overall::{PhaseWeights, overall_score};
 pub use safety::{Deduction, Grade, SafetyScore, run_safety_score, safety_score};

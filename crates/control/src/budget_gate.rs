@@ -156,11 +156,6 @@ pub fn reserve(
 }
 
 impl Reservation {
-    /// Injections reserved.
-    pub fn planned(&self) -> usize {
-        self.planned
-    }
-
     /// Settles after `injected` injections: the unused part of the reservation is given back
     /// (injections beyond it are burned). Returns what remains.
     pub fn settle(self, now: OffsetDateTime, injected: usize) -> std::io::Result<f64> {

@@ -144,22 +144,6 @@ pub fn budget_remaining(
     }
 }
 
-/// Burns the error budget for the injections a campaign made; returns what remains (None when
-/// the environment has no budget).
-pub fn burn_budget(
-    data_dir: &Path,
-    spec: &SystemSpec,
-    injections: usize,
-    now: OffsetDateTime,
-) -> std::io::Result<Option<f64>> {
-    match spec.effective_error_budget() {
-        Some(settings) => {
-            budget_gate::burn(data_dir, spec.environment, &settings, now, injections).map(Some)
-        }
-        None => Ok(None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,7 +200,9 @@ mod tests {
             "error_budget: {cost_per_injection: 0.5, refill_window: 1h, threshold: 0.2}\n",
         );
         assert!(preflight(dir.path(), &s, &gov, "f", now()).is_ok());
-        assert_eq!(burn_budget(dir.path(), &s, 2, now()).unwrap(), Some(0.0));
+        let settings = s.effective_error_budget().unwrap();
+        let left = budget_gate::burn(dir.path(), s.environment, &settings, now(), 2).unwrap();
+        assert_eq!(left, 0.0);
         let err = preflight(dir.path(), &s, &gov, "staging.yaml", now()).unwrap_err();
         match &err {
             Refusal::BudgetExhausted {
@@ -236,9 +222,6 @@ mod tests {
         assert_eq!(last["resource"], "staging.yaml");
         assert_eq!(last["data"]["gate"], "BudgetExhausted");
         // The test environment has no budget unless one is configured.
-        assert_eq!(
-            burn_budget(dir.path(), &spec("test", ""), 5, now()).unwrap(),
-            None
-        );
+        assert!(spec("test", "").effective_error_budget().is_none());
     }
 }

@@ -130,13 +130,7 @@ fn answer(content_type: Option<&str>, text: &str) -> Result<String, String> {
             .to_ascii_lowercase();
         media == "application/json" || media.ends_with("+json")
     });
-    let excerpt = || {
-        let mut end = text.len().min(200);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text[..end].to_string()
-    };
+    let excerpt = || crate::cell::cap(text, 200);
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => ANSWER_FIELDS
             .iter()

@@ -76,7 +76,7 @@ pub fn chaos_state(s: Option<&FaultScenario>) -> ChaosState {
     }
 }
 
-fn cap(s: &str, n: usize) -> String {
+pub(crate) fn cap(s: &str, n: usize) -> String {
     if s.len() <= n {
         return s.to_string();
     }
@@ -128,7 +128,7 @@ pub async fn run_cell(
 ) -> Result<CellOutput, RunError> {
     let scenario_name = plan
         .scenario
-        .map_or("baseline", |s| s.name.as_str())
+        .map_or(shakedown_agent::score::BASELINE, |s| s.name.as_str())
         .to_string();
     let cell_id = format!(
         "{}_{}_{}_{}",

@@ -43,7 +43,6 @@ pub async fn execute(
     let template = sandbox.ensure_template(&req.scenario.name, &seed).await?;
 
     let mut cells = Vec::new();
-    let mut events: Vec<Event> = Vec::new();
     // Each cell's events, beside `cells`: safety is scored per cell.
     let mut cell_events: Vec<Vec<Event>> = Vec::new();
     let mut baselines: Vec<Option<String>> = vec![None; req.scenario.golden_prompts.len()];
@@ -82,7 +81,6 @@ pub async fn execute(
                 for e in &out.events {
                     on_event(e);
                 }
-                events.extend(out.events.iter().cloned());
                 cell_events.push(out.events);
                 cells.push(out.report);
             }
@@ -103,6 +101,7 @@ pub async fn execute(
         status = RunStatus::Terminated;
         reasons.insert(0, "the run was terminated before every cell ran".into());
     }
+    let mut events: Vec<Event> = cell_events.concat();
     events.sort_by_key(|e| e.timestamp);
     let timeline = events
         .iter()

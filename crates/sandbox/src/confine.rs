@@ -47,12 +47,16 @@ const SCOPE_ABI: ABI = ABI::V6;
 
 /// Whether the running kernel can enforce [`SCOPE_ABI`]'s scopes.
 pub fn scopes_supported() -> bool {
-    Ruleset::default()
-        .set_compatibility(CompatLevel::HardRequirement)
-        .handle_access(handled())
-        .and_then(|r| r.scope(Scope::from_all(SCOPE_ABI)))
-        .and_then(|r| r.create())
-        .is_ok()
+    // The kernel does not change under us: probe once per process, not once per ruleset.
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        Ruleset::default()
+            .set_compatibility(CompatLevel::HardRequirement)
+            .handle_access(handled())
+            .and_then(|r| r.scope(Scope::from_all(SCOPE_ABI)))
+            .and_then(|r| r.create())
+            .is_ok()
+    })
 }
 
 /// Devices any program may need to write; never a place to leave data.

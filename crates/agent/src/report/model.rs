@@ -72,6 +72,13 @@ pub struct CellReport {
     pub state_checks: Vec<CheckOutcome>,
 }
 
+impl CellReport {
+    /// Whether this is a no-fault (baseline) cell.
+    pub fn is_baseline(&self) -> bool {
+        self.scenario == crate::score::BASELINE
+    }
+}
+
 /// Which configured faults really fired.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct FaultSummary {

@@ -12,6 +12,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use shakedown_core::Severity;
 
+/// The scenario name of the no-fault column.
+pub const BASELINE: &str = "baseline";
+
 /// One cell of the matrix: one prompt under one fault scenario, one repeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CellResult {
@@ -25,7 +28,7 @@ pub struct CellResult {
 
 impl CellResult {
     pub fn is_baseline(&self) -> bool {
-        self.scenario == "baseline"
+        self.scenario == BASELINE
     }
 
     pub fn passed(&self) -> bool {

@@ -80,7 +80,7 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
         Ok(l) => l,
         Err(e) => return Ok(proxy_ledger::refuse("fault-proxy", &e)),
     };
-    let mut config = match load_config(&args)? {
+    let (mut config, config_digest) = match load_config(&args)? {
         Some(c) => c,
         None => return Ok(Exit::Error),
     };
@@ -105,16 +105,6 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
     };
     let seed = args.seed.unwrap_or_else(rand::random);
     let rules = config.rules.len();
-    let config_digest = match &args.config {
-        Some(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let mut d = proxy_ledger::digest(&bytes);
-            d["file"] = json!(path.display().to_string());
-            Some(d)
-        }
-        None => None,
-    };
     let started = json!({
         "listen": listen.to_string(),
         "config": config_digest,
@@ -237,9 +227,31 @@ pub async fn run(args: FaultProxyArgs, data_dir: Option<PathBuf>) -> anyhow::Res
 
 /// The config from `--config` and/or `--profile`; `None` when the file has errors (already
 /// printed).
-fn load_config(args: &FaultProxyArgs) -> anyhow::Result<Option<FaultConfig>> {
+/// Loads `--config` from one read of the file, setting `digest` to the digest of its bytes.
+fn read_config(
+    path: &std::path::Path,
+    digest: &mut Option<serde_json::Value>,
+) -> Result<(FaultConfig, shakedown_core::system::Problems), shakedown_core::system::Problems> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mut d = proxy_ledger::digest(text.as_bytes());
+            d["file"] = json!(path.display().to_string());
+            *digest = Some(d);
+            shakedown_faults::load_faults(&text)
+        }
+        // The loader's own located message for a file it cannot read.
+        Err(_) => shakedown_faults::load_faults_file(path),
+    }
+}
+
+/// The config to run, and the digest of the `--config` file's bytes it was read from (for the
+/// ledger: the file is read once, so the digest is of exactly what was loaded).
+fn load_config(
+    args: &FaultProxyArgs,
+) -> anyhow::Result<Option<(FaultConfig, Option<serde_json::Value>)>> {
+    let mut digest = None;
     let file = match &args.config {
-        Some(path) => match shakedown_faults::load_faults_file(path) {
+        Some(path) => match read_config(path, &mut digest) {
             Ok((c, warnings)) => {
                 if !warnings.0.is_empty() {
                     eprintln!("{}", warnings.render(&path.display().to_string()));
@@ -262,7 +274,7 @@ fn load_config(args: &FaultProxyArgs) -> anyhow::Result<Option<FaultConfig>> {
         Some(name) => Some(shakedown_faults::profiles::get(name).map_err(anyhow::Error::msg)?),
         None => None,
     };
-    Ok(Some(match (file, profile) {
+    let config = match (file, profile) {
         (Some(f), Some(p)) => {
             if let Some(own) = &f.profile {
                 anyhow::bail!(
@@ -274,5 +286,6 @@ fn load_config(args: &FaultProxyArgs) -> anyhow::Result<Option<FaultConfig>> {
         (Some(f), None) => f,
         (None, Some(p)) => p,
         (None, None) => anyhow::bail!("give --config FILE, --profile NAME, or both"),
-    }))
+    };
+    Ok(Some((config, digest)))
 }

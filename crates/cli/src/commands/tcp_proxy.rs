@@ -6,7 +6,7 @@
 //! Its admin API can inject faults at any time, so it does not start without a usable signed
 //! ledger, and records its start (with the digest of `--config`), every proxy created, changed
 //! or deleted and every toxic added, changed or removed, halt, resume and stop. A fault that
-//! cannot be recorded is refused (503) before anything changes.
+//! cannot be recorded is refused (503) and undone (a new proxy's listener is shut again).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

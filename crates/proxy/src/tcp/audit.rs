@@ -1,7 +1,8 @@
 //! The audit hook of the TCP fault proxy: every change to its faults made through the admin
 //! API (or `--config`) is shown to an [`Audit`] — `shakedown tcp-proxy` appends each to the
 //! signed ledger. A change that injects a fault (a proxy created or disabled, a toxic added or
-//! changed) is refused when it cannot be recorded, before anything changes (fail closed); one
+//! changed) is refused when it cannot be recorded (fail closed): a toxic or a change before it is
+//! applied, a new proxy by shutting its listener again at once (it is bound first); one
 //! that removes faults (a toxic removed, a proxy deleted, a reset) always happens, and a
 //! failure to record it is the hook's to report.
 

@@ -12,7 +12,7 @@ use shakedown_store::Ranking;
 
 use super::blocking;
 use crate::error::{ApiError, ApiResult};
-use crate::guard::auth::{Caller, ENVIRONMENTS};
+use crate::guard::auth::Caller;
 use crate::query::{ApiQuery, limit, plausible_id};
 use crate::state::AppState;
 
@@ -91,11 +91,7 @@ fn visible_rankings(state: &AppState, caller: &Caller) -> ApiResult<Vec<Ranking>
             // A ranking without a campaign behind it (never written by the runner) is shown
             // only to those who may read everywhere.
             envs.get(&r.component_id).map_or_else(
-                || {
-                    ENVIRONMENTS
-                        .iter()
-                        .all(|e| caller.may(Permission::Read, *e))
-                },
+                || caller.require_everywhere(Permission::Read).is_ok(),
                 |es| es.iter().all(|e| caller.may(Permission::Read, *e)),
             )
         })
